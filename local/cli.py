@@ -1,0 +1,86 @@
+"""The `smartgrid` command line.
+
+Every option falls back to its environment variable, then to the default documented in
+shared/config.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from local import aio
+from local.eventing.dataplane import DataPlane, DataPlaneOptions
+from local.eventing.manifests import ManifestError, load_manifests
+from local.servers.kafka import kafka_server
+from shared.config import ConfigError, Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `smartgrid` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    try:
+        settings = Settings.from_env()
+        return args.command(args, settings)
+    except (ConfigError, ManifestError) as error:
+        print(f"smartgrid: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smartgrid", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    eventing = commands.add_parser("eventing", help="the local Knative Eventing data plane")
+    eventing_commands = eventing.add_subparsers(required=True, metavar="COMMAND")
+    serve = eventing_commands.add_parser("serve", help="serve Brokers, Triggers and KafkaSources from YAML")
+    serve.add_argument("-f", "--file", required=True, type=Path, help="a manifest file or a folder of them")
+    serve.add_argument("--ingress-port", type=int, help="broker ingress port (env SMARTGRID_INGRESS_PORT)")
+    serve.add_argument("--namespace", default="default", help="namespace of manifests that name none")
+    serve.add_argument(
+        "--service", action="append", default=[], metavar="NAME=URL",
+        help="URL of a Knative Service that a `ref` names (repeatable)",
+    )
+    serve.set_defaults(command=_eventing_serve)
+    return parser
+
+
+def _eventing_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.ingress_port is not None:
+        settings = replace(settings, ingress_port=args.ingress_port)
+    config = load_manifests(args.file, default_namespace=args.namespace)
+    service_urls = dict(_name_value(item) for item in args.service)
+    with kafka_server(settings.kafka_bootstrap, settings.state_dir) as bootstrap:
+        options = DataPlaneOptions(
+            bootstrap=bootstrap,
+            port=settings.ingress_port,
+            service_urls=service_urls,
+            max_event_bytes=settings.max_event_bytes,
+            default_timeout_s=settings.delivery_timeout_s,
+        )
+        aio.run(_serve(DataPlane(config, options)))
+    return 0
+
+
+async def _serve(plane: DataPlane) -> None:
+    url = await plane.start()
+    print(f"ready {url}", flush=True)
+    try:
+        await aio.until_stopped()
+    finally:
+        await plane.stop()
+
+
+def _name_value(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name or not value:
+        raise ConfigError(f"--service: expected NAME=URL, found {item!r}")
+    return name, value

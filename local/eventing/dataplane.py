@@ -1,0 +1,154 @@
+"""The local Knative Eventing Kafka data plane: ingress, one consumer per Trigger and
+KafkaSource, delivery with retries and dead letters, replies back to the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from confluent_kafka import Message
+
+from local.eventing.delivery import Deliverer, Route
+from local.eventing.ingress import Ingress
+from local.eventing.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from local.eventing.manifests import DEFAULT_PARTITIONS, Broker, DeliverySpec, EventingConfig, KafkaSource, Trigger
+from local.eventing.source import record_to_event
+from shared.cloudevents import CloudEvent, InvalidEvent, from_kafka, to_kafka
+
+log = logging.getLogger("smartgrid.eventing")
+
+
+@dataclass(frozen=True)
+class DataPlaneOptions:
+    """How the data plane runs: where Kafka is, where to listen, how to resolve Service refs."""
+
+    bootstrap: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    service_urls: Mapping[str, str] = field(default_factory=dict)
+    max_event_bytes: int = 1024 * 1024
+    default_timeout_s: float = 60.0
+    max_in_flight: int = 256
+
+
+class DataPlane:
+    """Runs the brokers, triggers and sources of an EventingConfig until stopped."""
+
+    def __init__(self, config: EventingConfig, options: DataPlaneOptions) -> None:
+        self.config = config
+        self.options = options
+        self._producer: AsyncProducer | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._consumers: list[ConsumerLoop] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        """Create topics, position every consumer, then open the ingress; return its base URL."""
+        await asyncio.to_thread(ensure_topics, self.options.bootstrap, self._topics())
+        self._producer = AsyncProducer(self.options.bootstrap)
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
+        deliverer = Deliverer(self._session, self._publish_reply)
+        self._consumers = [self._trigger_consumer(t, deliverer) for t in self.config.triggers]
+        self._consumers += [self._source_consumer(s, deliverer) for s in self.config.sources]
+        await asyncio.gather(*(consumer.start() for consumer in self._consumers))
+        ingress = Ingress(self.config, self._producer, self.options.max_event_bytes)
+        self._runner = web.AppRunner(ingress.application(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.options.host, self.options.port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self.options.host}:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        """Close the ingress, drain and commit every consumer, flush the producer."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
+        if self._session is not None:
+            await self._session.close()
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close)
+
+    def broker_url(self, broker: Broker) -> str:
+        """The ingress URL of one broker."""
+        return f"{self.url}/{broker.namespace}/{broker.name}"
+
+    def _topics(self) -> dict[str, int]:
+        topics = {broker.topic: broker.partitions for broker in self.config.brokers}
+        for source in self.config.sources:
+            for topic in source.topics:
+                topics.setdefault(topic, DEFAULT_PARTITIONS)
+        return topics
+
+    def _route(self, name: str, destination_url: str, spec: DeliverySpec | None, reply_topic: str | None) -> Route:
+        spec = spec or DeliverySpec()
+        sink = spec.dead_letter_sink.resolve(self.options.service_urls) if spec.dead_letter_sink else None
+        timeout = spec.timeout_s or self.options.default_timeout_s
+        return Route(name, destination_url, spec, sink, reply_topic, timeout)
+
+    def _trigger_consumer(self, trigger: Trigger, deliverer: Deliverer) -> ConsumerLoop:
+        broker = self.config.broker(trigger.namespace, trigger.broker)
+        assert broker is not None
+        route = self._route(
+            f"trigger/{trigger.namespace}/{trigger.name}",
+            trigger.subscriber.resolve(self.options.service_urls),
+            trigger.delivery or broker.delivery,
+            reply_topic=broker.topic,
+        )
+
+        async def handle(message: Message) -> None:
+            event = _broker_event(message, route.name)
+            if event is not None and trigger.matches(event.attributes):
+                await deliverer.deliver(event, route)
+
+        return ConsumerLoop(
+            self.options.bootstrap, [broker.topic], trigger.consumer_group, handle,
+            ordered=trigger.ordered, max_in_flight=self.options.max_in_flight,
+        )
+
+    def _source_consumer(self, source: KafkaSource, deliverer: Deliverer) -> ConsumerLoop:
+        route = self._route(
+            f"kafkasource/{source.namespace}/{source.name}",
+            source.sink.resolve(self.options.service_urls),
+            source.delivery,
+            reply_topic=None,
+        )
+
+        async def handle(message: Message) -> None:
+            try:
+                event = record_to_event(source, message)
+            except InvalidEvent as error:
+                log.error("dropped route=%s offset=%s/%s: record is a broken CloudEvent: %s",
+                          route.name, message.partition(), message.offset(), error)
+                return
+            await deliverer.deliver(event, route)
+
+        return ConsumerLoop(
+            self.options.bootstrap, source.topics, source.consumer_group, handle,
+            ordered=source.ordered, initial_offset=source.initial_offset,
+            max_in_flight=self.options.max_in_flight,
+        )
+
+    async def _publish_reply(self, topic: str, reply: CloudEvent) -> None:
+        assert self._producer is not None
+        await self._producer.send(topic, to_kafka(reply))
+
+
+def _broker_event(message: Message, route_name: str) -> CloudEvent | None:
+    try:
+        event = from_kafka(message.headers(), message.value())
+    except InvalidEvent as error:
+        event, reason = None, str(error)
+    else:
+        reason = "no ce_specversion header"
+    if event is None:
+        log.error("dropped route=%s offset=%s/%s: broker record is not a CloudEvent (%s)",
+                  route_name, message.partition(), message.offset(), reason)
+    return event
+

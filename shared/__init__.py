@@ -1,0 +1,1 @@
+"""smartgrid's own library, used by every function: config, CloudEvents, validation, stores, resilience."""

@@ -1,0 +1,105 @@
+"""Configuration: the one module that reads environment variables.
+
+Precedence everywhere: a command-line flag, then the environment variable, then the
+documented default below. Every setting is listed in the README's configuration table.
+
+| variable                     | default            | meaning                                              |
+|------------------------------|--------------------|------------------------------------------------------|
+| SMARTGRID_KAFKA_BOOTSTRAP    | (start Tansu)      | Kafka bootstrap servers; unset: a local broker       |
+| SMARTGRID_PG_DSN             | (find or initdb)   | PostgreSQL admin DSN; unset: 127.0.0.1:5432 or initdb |
+| SMARTGRID_STATE_DIR          | .smartgrid         | where local servers keep data, logs and pid files    |
+| SMARTGRID_INGRESS_PORT       | 0 (a free port)    | broker ingress port of the local data plane          |
+| SMARTGRID_IDLE_SECONDS       | 30                 | idle time before a local function scales to zero     |
+| SMARTGRID_MAX_EVENT_BYTES    | 1048576            | largest CloudEvent body the ingress accepts          |
+| SMARTGRID_DELIVERY_TIMEOUT   | PT60S              | per-attempt delivery timeout when a spec sets none   |
+| SMARTGRID_SCHEMAS_DIR        | <repo>/schemas     | SQL migrations, one folder per domain                |
+| SMARTGRID_FUNCTIONS_DIR      | <repo>/functions   | one folder per function, each with a main.py         |
+| SMARTGRID_EVENTING_DIR       | <repo>/eventing    | Broker, Trigger and KafkaSource manifests for `up`   |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import isodate
+
+
+class ConfigError(ValueError):
+    """Raised when a setting has a value of the wrong form; names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the platform, resolved once from the environment."""
+
+    kafka_bootstrap: str | None = None
+    pg_dsn: str | None = None
+    state_dir: Path = Path(".smartgrid")
+    ingress_port: int = 0
+    idle_seconds: float = 30.0
+    max_event_bytes: int = 1024 * 1024
+    delivery_timeout_s: float = 60.0
+    schemas_dir: Path = Path(__file__).resolve().parents[1] / "schemas"
+    functions_dir: Path = Path(__file__).resolve().parents[1] / "functions"
+    eventing_dir: Path = Path(__file__).resolve().parents[1] / "eventing"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            kafka_bootstrap=env.get("SMARTGRID_KAFKA_BOOTSTRAP") or None,
+            pg_dsn=env.get("SMARTGRID_PG_DSN") or None,
+            state_dir=Path(env.get("SMARTGRID_STATE_DIR") or defaults.state_dir),
+            ingress_port=_int(env, "SMARTGRID_INGRESS_PORT", defaults.ingress_port),
+            idle_seconds=_float(env, "SMARTGRID_IDLE_SECONDS", defaults.idle_seconds),
+            max_event_bytes=_int(env, "SMARTGRID_MAX_EVENT_BYTES", defaults.max_event_bytes),
+            delivery_timeout_s=_duration(
+                env, "SMARTGRID_DELIVERY_TIMEOUT", defaults.delivery_timeout_s
+            ),
+            schemas_dir=Path(env.get("SMARTGRID_SCHEMAS_DIR") or defaults.schemas_dir),
+            functions_dir=Path(env.get("SMARTGRID_FUNCTIONS_DIR") or defaults.functions_dir),
+            eventing_dir=Path(env.get("SMARTGRID_EVENTING_DIR") or defaults.eventing_dir),
+        )
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in an ISO-8601 duration such as `PT0.5S`; raises ValueError otherwise."""
+    try:
+        return isodate.parse_duration(text).total_seconds()
+    except (isodate.ISO8601Error, ValueError, AttributeError) as error:
+        raise ValueError(f"expected an ISO-8601 duration such as PT0.5S, found {text!r}") from error
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, found {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, found {raw!r}") from None
+
+
+def _duration(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return parse_duration(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None

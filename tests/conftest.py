@@ -1,0 +1,61 @@
+"""Session fixtures: the servers the integration tests talk to, reused from the machine or started here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.servers.databases import drop, provision
+from local.servers.kafka import kafka_server
+from local.servers.postgres import postgres_server
+from shared.config import Settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The settings from the environment, as the platform would read them."""
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def state_dir(settings: Settings) -> Iterator[Path]:
+    """SMARTGRID_STATE_DIR when set, else a folder of this session removed at its end."""
+    if settings.state_dir != Settings().state_dir:
+        yield settings.state_dir
+        return
+    path = Path(tempfile.mkdtemp(prefix="smartgrid-test-"))
+    # Other users must be able to pass through: as root, a private cluster runs as `postgres`.
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(settings: Settings, state_dir: Path) -> Iterator[str]:
+    """A superuser DSN of a running PostgreSQL."""
+    with postgres_server(settings.pg_dsn, state_dir) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(settings: Settings, state_dir: Path) -> Iterator[str]:
+    """Bootstrap servers of a running Kafka."""
+    with kafka_server(settings.kafka_bootstrap, state_dir) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def domain_dsns(pg_admin_dsn: str) -> Iterator[dict[str, str]]:
+    """Domain -> DSN of databases made for this session only, dropped at its end."""
+    prefix = f"t{os.getpid()}_"
+    try:
+        yield provision(pg_admin_dsn, prefix)
+    finally:
+        drop(pg_admin_dsn, prefix)

@@ -1,0 +1,268 @@
+"""Validate the Kubernetes manifests under eventing/ and knative/ against upstream CRD schemas.
+
+Custom resources are checked with jsonschema against the `openAPIV3Schema` of the matching
+CustomResourceDefinition copied into ../shared/crds (see its README). Like `kubectl apply` with
+strict field validation, fields a schema does not declare are errors unless the schema node has
+`x-kubernetes-preserve-unknown-fields`. CEL rules (`x-kubernetes-validations`) are not evaluated.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO_ROOT.parent / "shared" / "crds"
+MANIFEST_DIRS = ("eventing", "knative")
+KUSTOMIZATION = "kustomization.yaml"
+CRD_HINT = "../shared/crds"
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Key = tuple[str, str]  # (apiVersion, kind)
+Schemas = dict[Key, tuple[dict[str, Any], bool]]  # -> (schema, namespaced)
+
+_META = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string", "minLength": 1}},
+}
+CORE_SCHEMAS: Schemas = {
+    ("v1", "Namespace"): (
+        {"type": "object", "required": ["metadata"], "properties": {"metadata": _META}},
+        False,
+    ),
+    ("v1", "ConfigMap"): (
+        {
+            "type": "object",
+            "required": ["metadata"],
+            "properties": {
+                "metadata": _META,
+                "data": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        True,
+    ),
+}
+
+
+def _load_yaml_docs(path: Path) -> list[Any]:
+    """Every non-empty YAML document of a file."""
+    with path.open(encoding="utf-8") as fh:
+        return [doc for doc in yaml.load_all(fh, Loader=Loader) if doc is not None]
+
+
+def _manifest_files() -> list[Path]:
+    """YAML files under the manifest folders, kustomizations excluded."""
+    files = [p for d in MANIFEST_DIRS for p in (REPO_ROOT / d).rglob("*.y*ml")]
+    return sorted(p for p in files if p.name != KUSTOMIZATION)
+
+
+def _kustomizations() -> list[Path]:
+    """kustomization.yaml files under the manifest folders."""
+    return sorted(p for d in MANIFEST_DIRS for p in (REPO_ROOT / d).rglob(KUSTOMIZATION))
+
+
+def _documents() -> list[tuple[Path, int, Any]]:
+    """(file, index, document) for every manifest document."""
+    return [(p, i, doc) for p in _manifest_files() for i, doc in enumerate(_load_yaml_docs(p))]
+
+
+def _rel(path: Path) -> str:
+    """Path relative to the repo root, for test ids and messages."""
+    return str(path.relative_to(REPO_ROOT))
+
+
+def _doc_id(entry: tuple[Path, int, Any]) -> str:
+    """Readable pytest id: path#index:Kind/name."""
+    path, index, doc = entry
+    kind = doc.get("kind", "?") if isinstance(doc, dict) else "?"
+    name = (doc.get("metadata") or {}).get("name", "?") if isinstance(doc, dict) else "?"
+    return f"{_rel(path)}#{index}:{kind}/{name}"
+
+
+def _strict(node: dict[str, Any]) -> dict[str, Any]:
+    """Copy of a structural schema that rejects undeclared fields and honours `nullable`."""
+    out = dict(node)
+    if out.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: _strict(v) for k, v in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _strict(out[key])
+    if out.get("x-kubernetes-embedded-resource"):
+        out["properties"] = {**out.get("properties", {}), **_type_meta()}
+    is_object = out.get("type") == "object" or "properties" in out
+    open_ = "additionalProperties" in out or out.get("x-kubernetes-preserve-unknown-fields")
+    if is_object and not open_:
+        out["additionalProperties"] = False
+    return out
+
+
+def _type_meta() -> dict[str, Any]:
+    """Fields the API server accepts on every object whatever its schema says."""
+    string = {"type": "string"}
+    return {"apiVersion": string, "kind": string, "metadata": {"type": "object"}}
+
+
+def _crd_schemas(crd: dict[str, Any]) -> Schemas:
+    """(apiVersion, kind) -> (strict schema, namespaced) for each version of one CRD."""
+    spec = crd["spec"]
+    namespaced = spec.get("scope", "Namespaced") == "Namespaced"
+    result: Schemas = {}
+    for version in spec["versions"]:
+        schema = _strict(version["schema"]["openAPIV3Schema"])
+        schema["properties"] = {**schema.get("properties", {}), **_type_meta()}
+        result[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = (schema, namespaced)
+    return result
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Schemas:
+    """Core schemas plus every CRD schema in ../shared/crds, loaded once per session."""
+    if not CRD_DIR.is_dir():
+        pytest.skip(f"upstream CRD copies not found at {CRD_DIR} (../shared/crds next to the repo)")
+    found: Schemas = dict(CORE_SCHEMAS)
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for crd in _load_yaml_docs(path):
+            if crd.get("kind") == "CustomResourceDefinition":
+                found.update(_crd_schemas(crd))
+    return found
+
+
+def _schema_errors(doc: dict[str, Any], schemas: Schemas) -> list[str]:
+    """Schema violations of one document; an unknown apiVersion+kind is itself an error."""
+    key = (doc.get("apiVersion", ""), doc.get("kind", ""))
+    if key not in schemas:
+        return [f"no schema for apiVersion={key[0]!r} kind={key[1]!r}: add its CRD to {CRD_HINT}"]
+    validator = Draft7Validator(schemas[key][0])
+    return [f"{_path(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def _path(parts: Iterable[Any]) -> str:
+    """Dotted JSON path of a validation error."""
+    return ".".join(map(str, parts)) or "<root>"
+
+
+def _kustomize_resources(kustomization: Path) -> list[Path]:
+    """Resolved paths of a kustomization's `resources` entries."""
+    data = _load_yaml_docs(kustomization)[0] or {}
+    return [(kustomization.parent / entry).resolve() for entry in data.get("resources", [])]
+
+
+@functools.cache
+def _kustomize_namespaces() -> dict[Path, set[str]]:
+    """File -> namespaces set on it by any kustomization that includes it, directly or not."""
+    result: dict[Path, set[str]] = {}
+
+    def walk(kustomization: Path, inherited: set[str]) -> None:
+        ns = (_load_yaml_docs(kustomization)[0] or {}).get("namespace")
+        names = inherited | ({ns} if ns else set())
+        for res in _kustomize_resources(kustomization):
+            if (res / KUSTOMIZATION).is_file():
+                walk(res / KUSTOMIZATION, names)
+            else:
+                result.setdefault(res, set()).update(names)
+
+    for kustomization in _kustomizations():
+        walk(kustomization, set())
+    return result
+
+
+DOCUMENTS = _documents()
+
+
+def test_manifests_exist() -> None:
+    """The manifest folders hold at least the Broker and the Istio policies."""
+    kinds = {doc.get("kind") for _, _, doc in DOCUMENTS if isinstance(doc, dict)}
+    expected = {"Namespace", "ConfigMap", "Broker", "PeerAuthentication", "AuthorizationPolicy"}
+    assert expected <= kinds, f"missing kinds: {expected - kinds}"
+
+
+@pytest.mark.parametrize("entry", DOCUMENTS, ids=_doc_id)
+def test_document_matches_schema(entry: tuple[Path, int, Any], schemas: Schemas) -> None:
+    """Each document validates against the upstream schema of its apiVersion+kind."""
+    _, _, doc = entry
+    assert isinstance(doc, dict), "a manifest document must be a mapping"
+    errors = _schema_errors(doc, schemas)
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("entry", DOCUMENTS, ids=_doc_id)
+def test_document_metadata(entry: tuple[Path, int, Any], schemas: Schemas) -> None:
+    """Each document is named, and namespaced kinds get a namespace from the file or kustomize."""
+    path, _, doc = entry
+    meta = doc.get("metadata") or {}
+    assert meta.get("name"), "metadata.name is required"
+    known = schemas.get((doc.get("apiVersion", ""), doc.get("kind", "")))
+    if known and known[1] and not meta.get("namespace"):
+        inherited = _kustomize_namespaces().get(path.resolve())
+        assert inherited, "namespaced kind without metadata.namespace or a kustomization namespace"
+
+
+@pytest.mark.parametrize("kustomization", _kustomizations(), ids=_rel)
+def test_kustomization_resources_exist(kustomization: Path) -> None:
+    """Each `resources` entry is an existing file or a folder with its own kustomization."""
+    missing = [
+        str(res)
+        for res in _kustomize_resources(kustomization)
+        if not (res.is_file() or (res / KUSTOMIZATION).is_file())
+    ]
+    assert not missing, f"missing resources: {missing}"
+
+
+def test_every_manifest_is_in_a_kustomization() -> None:
+    """No manifest file is left out of `kubectl apply -k`."""
+    listed = {res for k in _kustomizations() for res in _kustomize_resources(k)}
+    orphans = [_rel(p) for p in _manifest_files() if p.resolve() not in listed]
+    assert not orphans, f"not listed in any kustomization.yaml: {orphans}"
+
+
+def _trigger(**spec: Any) -> dict[str, Any]:
+    """A minimal valid Trigger with extra spec fields."""
+    ref = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "x"}
+    base = {"broker": "smartgrid", "subscriber": {"ref": ref}}
+    return {
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Trigger",
+        "metadata": {"name": "t", "namespace": "smartgrid"},
+        "spec": {**base, **spec},
+    }
+
+
+def test_validator_accepts_a_valid_trigger(schemas: Schemas) -> None:
+    """Control for the negative tests: the minimal Trigger is valid."""
+    assert _schema_errors(_trigger(delivery={"retry": 5}), schemas) == []
+
+
+def test_validator_rejects_wrong_type(schemas: Schemas) -> None:
+    """A string where the CRD wants an integer is caught."""
+    errors = _schema_errors(_trigger(delivery={"retry": "five"}), schemas)
+    assert any(e.startswith("spec.delivery.retry:") for e in errors), errors
+
+
+def test_validator_rejects_unknown_field(schemas: Schemas) -> None:
+    """A misspelt field under a closed schema node is caught (kubectl strict validation)."""
+    trigger = _trigger()
+    trigger["spec"]["subscriber"]["reff"] = trigger["spec"]["subscriber"].pop("ref")
+    assert _schema_errors(trigger, schemas), "misspelt subscriber.reff was accepted"
+
+
+def test_validator_rejects_unknown_kind(schemas: Schemas) -> None:
+    """A kind with no CRD copy and no core schema fails instead of passing unvalidated."""
+    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}
+    assert _schema_errors(doc, schemas) == [
+        f"no schema for apiVersion='apps/v1' kind='Deployment': add its CRD to {CRD_HINT}"
+    ]
+
+
+def test_configmap_values_must_be_strings(schemas: Schemas) -> None:
+    """Unquoted numbers in a ConfigMap are rejected, as the API server does."""
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"n": 10}}
+    assert _schema_errors(doc, schemas)
