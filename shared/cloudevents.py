@@ -21,7 +21,8 @@ SPEC_VERSION = "1.0"
 REQUIRED_ATTRIBUTES = ("id", "source", "specversion", "type")
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
-_ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]+$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
@@ -98,11 +99,8 @@ def validate(attributes: dict[str, str], data: bytes | None) -> CloudEvent:
             "specversion", f"expected '{SPEC_VERSION}', found '{attributes['specversion']}'"
         )
     time = attributes.get("time")
-    if time is not None:
-        try:
-            datetime.fromisoformat(time)
-        except ValueError:
-            raise InvalidEvent("time", f"expected an RFC 3339 timestamp, found '{time}'") from None
+    if time is not None and not _is_rfc3339(time):
+        raise InvalidEvent("time", f"expected an RFC 3339 timestamp, found '{time}'")
     return CloudEvent(attributes, data)
 
 
@@ -169,7 +167,7 @@ def from_structured(document: dict[str, Any]) -> CloudEvent:
             except (ValueError, TypeError):
                 raise InvalidEvent("data_base64", "expected base64 text") from None
         elif not _ATTRIBUTE_NAME.match(name):
-            raise InvalidEvent(name, "attribute names are 1-20 lower-case letters or digits")
+            raise InvalidEvent(name, "expected an attribute name of lower-case letters or digits")
         else:
             attributes[name] = _attribute_text(name, value)
     if data is not None and "data" in document and "datacontenttype" not in attributes:
@@ -248,11 +246,20 @@ def from_kafka(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes 
 
 
 def _content_type(headers: Mapping[str, str]) -> str:
-    for name in ("content-type", "Content-Type"):
-        value = headers.get(name)
-        if value is not None:
-            return value
-    return ""
+    value = headers.get("content-type")
+    if value is not None:
+        return value
+    return next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+
+
+def _is_rfc3339(text: str) -> bool:
+    if not _RFC3339.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlparse
 
 import yaml
 
@@ -38,7 +39,7 @@ class Destination:
         base = service_urls.get(self.service)
         if base is None:
             raise ManifestError(f"no URL known for Knative Service '{self.service}' (ref of a subscriber or sink)")
-        return base.rstrip("/") + (self.uri or "")
+        return urljoin(base, self.uri) if self.uri else base.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,8 @@ def _kafka_source(doc: dict[str, Any], default_ns: str) -> KafkaSource:
     name = doc["metadata"]["name"]
     spec = doc["spec"]
     topics = spec.get("topics")
-    if not topics:
-        raise ManifestError("spec.topics: expected at least one topic")
+    if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
+        raise ManifestError(f"spec.topics: expected a list of at least one topic name, found {topics!r}")
     initial_offset = spec.get("initialOffset", "latest")
     if initial_offset not in ("latest", "earliest"):
         raise ManifestError(f"spec.initialOffset: expected 'latest' or 'earliest', found '{initial_offset}'")
@@ -231,14 +232,19 @@ def _kafka_source(doc: dict[str, Any], default_ns: str) -> KafkaSource:
 def _destination(spec: Mapping[str, Any] | None, namespace: str, where: str) -> Destination:
     if not spec:
         raise ManifestError(f"{where}: expected a `uri` or a `ref`")
-    ref = spec.get("ref")
+    ref, uri = spec.get("ref"), spec.get("uri")
+    absolute = bool(uri) and bool(urlparse(uri).scheme)
     if ref:
         if ref.get("kind", "Service") != "Service":
             raise ManifestError(f"{where}.ref.kind: expected 'Service', found '{ref.get('kind')}'")
-        return Destination(spec.get("uri"), ref["name"], ref.get("namespace") or namespace)
-    if not spec.get("uri"):
+        if absolute:
+            raise ManifestError(f"{where}.uri: expected a relative URI beside a `ref`, found '{uri}'")
+        return Destination(uri, ref["name"], ref.get("namespace") or namespace)
+    if not uri:
         raise ManifestError(f"{where}: expected a `uri` or a `ref`")
-    return Destination(uri=spec["uri"])
+    if not absolute:
+        raise ManifestError(f"{where}.uri: expected an absolute URI when there is no `ref`, found '{uri}'")
+    return Destination(uri=uri)
 
 
 def _delivery(spec: Mapping[str, Any] | None, namespace: str) -> DeliverySpec | None:
@@ -248,7 +254,7 @@ def _delivery(spec: Mapping[str, Any] | None, namespace: str) -> DeliverySpec | 
     if policy not in ("linear", "exponential"):
         raise ManifestError(f"spec.delivery.backoffPolicy: expected 'linear' or 'exponential', found '{policy}'")
     retry = spec.get("retry", 0)
-    if not isinstance(retry, int) or retry < 0:
+    if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
         raise ManifestError(f"spec.delivery.retry: expected a whole number >= 0, found {retry!r}")
     sink = spec.get("deadLetterSink")
     return DeliverySpec(
