@@ -15,7 +15,11 @@ from pathlib import Path
 from local import aio
 from local.eventing.dataplane import DataPlane, DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
+from local.functions import FunctionsDirError
+from local.platform import AlreadyRunningError, down, up
 from local.servers.kafka import kafka_server
+from local.servers.postgres import ClusterInitError, PostgresNotInstalledError
+from local.servers.process import ServerStartError
 from shared.config import ConfigError, Settings
 
 
@@ -29,9 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.command(args, settings)
-    except (ConfigError, ManifestError) as error:
+    except (ConfigError, ManifestError, FunctionsDirError) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 2
+    except (AlreadyRunningError, ServerStartError, PostgresNotInstalledError, ClusterInitError) as error:
+        print(f"smartgrid: {error}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +57,17 @@ def _parser() -> argparse.ArgumentParser:
         help="URL of a Knative Service that a `ref` names (repeatable)",
     )
     serve.set_defaults(command=_eventing_serve)
+
+    start = commands.add_parser(
+        "up", help="run Kafka, PostgreSQL, every function (scaled to zero when idle) and the eventing data plane",
+    )
+    start.add_argument("--ingress-port", type=int, help="broker ingress port (env SMARTGRID_INGRESS_PORT)")
+    start.add_argument(
+        "--idle-seconds", type=float, help="idle time before a function scales to zero (env SMARTGRID_IDLE_SECONDS)",
+    )
+    start.set_defaults(command=_up)
+    stop = commands.add_parser("down", help="stop the running `smartgrid up`")
+    stop.set_defaults(command=_down)
     return parser
 
 
@@ -77,6 +95,19 @@ async def _serve(plane: DataPlane) -> None:
         await aio.until_stopped()
     finally:
         await plane.stop()
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    if args.ingress_port is not None:
+        settings = replace(settings, ingress_port=args.ingress_port)
+    if args.idle_seconds is not None:
+        settings = replace(settings, idle_seconds=args.idle_seconds)
+    up(settings)
+    return 0
+
+
+def _down(_args: argparse.Namespace, settings: Settings) -> int:
+    return down(settings)
 
 
 def _name_value(item: str) -> tuple[str, str]:

@@ -12,9 +12,10 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_IDLE_SECONDS       | 30                 | idle time before a local function scales to zero     |
 | SMARTGRID_MAX_EVENT_BYTES    | 1048576            | largest CloudEvent body the ingress accepts          |
 | SMARTGRID_DELIVERY_TIMEOUT   | PT60S              | per-attempt delivery timeout when a spec sets none   |
-| SMARTGRID_SCHEMAS_DIR        | <repo>/schemas     | SQL migrations, one folder per domain                |
+| SMARTGRID_SCHEMAS_DIR        | <repo>/schemas     | migrations/<domain>/*.sql and events/<type>/v<N>.avsc |
 | SMARTGRID_FUNCTIONS_DIR      | <repo>/functions   | one folder per function, each with a main.py         |
 | SMARTGRID_EVENTING_DIR       | <repo>/eventing    | Broker, Trigger and KafkaSource manifests for `up`   |
+| SMARTGRID_MAX_FUTURE_SECONDS | 300                | how far in the future an event timestamp may lie     |
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Settings:
     schemas_dir: Path = Path(__file__).resolve().parents[1] / "schemas"
     functions_dir: Path = Path(__file__).resolve().parents[1] / "functions"
     eventing_dir: Path = Path(__file__).resolve().parents[1] / "eventing"
+    max_future_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +66,9 @@ class Settings:
             schemas_dir=Path(env.get("SMARTGRID_SCHEMAS_DIR") or defaults.schemas_dir),
             functions_dir=Path(env.get("SMARTGRID_FUNCTIONS_DIR") or defaults.functions_dir),
             eventing_dir=Path(env.get("SMARTGRID_EVENTING_DIR") or defaults.eventing_dir),
+            max_future_seconds=_float(
+                env, "SMARTGRID_MAX_FUTURE_SECONDS", defaults.max_future_seconds
+            ),
         )
 
 

@@ -61,10 +61,11 @@ class AsyncProducer:
         await acknowledged
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush pending writes and stop the poll thread."""
+        """Flush pending writes, stop the poll thread, and disconnect."""
         self._producer.flush(timeout)
         self._stopping.set()
         self._poller.join()
+        self._producer.close()
 
     def _poll_forever(self) -> None:
         while not self._stopping.is_set():

@@ -23,7 +23,7 @@ from local.servers.postgres import (
     postgres_server,
     server_answers,
 )
-from shared.migrations import MigrationNameError, MigrationsNotFoundError, apply_migrations
+from shared.migrations import MigrationNameError, MigrationsNotFoundError, apply_migrations, find_migrations
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +54,12 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def test_provision_applies_each_domains_first_migration(domain_dsns: dict[str, str]) -> None:
+def test_provision_applies_each_domains_migrations(domain_dsns: dict[str, str]) -> None:
     assert set(domain_dsns) == {"smartgrid", "analytics", "users"}
     for domain, dsn in domain_dsns.items():
+        expected = [(m.version, m.name) for m in find_migrations(domain)]
         with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "001_init")]
+            assert conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == expected
             assert conn.execute("SELECT value FROM platform_info WHERE key = 'domain'").fetchone() == (domain,)
             assert conn.execute("SELECT current_user").fetchone() == (conninfo_to_dict(dsn)["user"],)
 
@@ -68,9 +69,9 @@ def test_migrations_and_provisioning_are_idempotent(pg_admin_dsn: str, domain_ds
         assert apply_migrations(dsn, domain) == []
     prefix = _dbname(domain_dsns["smartgrid"]).removesuffix("smartgrid")
     assert provision(pg_admin_dsn, prefix) == domain_dsns
-    for dsn in domain_dsns.values():
+    for domain, dsn in domain_dsns.items():
         with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(find_migrations(domain)),)
 
 
 def test_each_role_connects_only_to_its_own_database(domain_dsns: dict[str, str]) -> None:

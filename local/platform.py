@@ -1,0 +1,209 @@
+"""`smartgrid up` and `smartgrid down`: the whole platform on one machine, and stopping it.
+
+`up` starts (or reuses) Kafka and PostgreSQL, provisions the domain databases, puts an Activator
+(scale to zero) in front of every function, and serves the eventing manifests with the data plane.
+Each function gets `K_SINK` (the broker URL), `K_SERVICE` and one `SMARTGRID_DSN_<DOMAIN>` per domain.
+
+A ref to a Knative Service that has no function folder does not stop `up`: it is logged as a
+warning and resolves to MissingServices, which answers 503. The Trigger keeps consuming, so each
+of its events is retried, then dead-lettered (or logged as dropped) like with any failing
+subscriber; skipping the Trigger instead would leave its events unseen in Kafka, and a consumer
+group that starts later at the latest offset would never deliver them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from local import aio
+from local.activator import Activator, MissingServices
+from local.eventing.dataplane import DataPlane, DataPlaneOptions
+from local.eventing.manifests import Broker, DeliverySpec, Destination, EventingConfig, ManifestError, load_manifests
+from local.functions import Function, discover
+from local.servers.databases import provision
+from local.servers.kafka import kafka_server
+from local.servers.postgres import postgres_server
+from local.servers.process import free_port
+from shared.config import Settings
+
+log = logging.getLogger("smartgrid.platform")
+
+PID_FILE = "up.pid"
+DOWN_TIMEOUT_S = 20.0
+T = TypeVar("T")
+
+
+class AlreadyRunningError(RuntimeError):
+    """Raised when `up` finds another `smartgrid up` alive through the pid file."""
+
+
+def up(settings: Settings) -> None:
+    """Run the platform until SIGINT or SIGTERM, then stop everything it started (reused servers stay)."""
+    functions = discover(settings.functions_dir)
+    config = load_manifests(settings.eventing_dir)
+    broker = _only_broker(config, settings.eventing_dir)
+    with _pid_file(settings.state_dir / PID_FILE):
+        aio.run(_serve(settings, functions, config, broker))
+
+
+def down(settings: Settings, timeout: float = DOWN_TIMEOUT_S) -> int:
+    """SIGTERM the running `smartgrid up`, wait up to `timeout` s, report; 0 once none runs."""
+    path = settings.state_dir / PID_FILE
+    pid = _read_pid(path)
+    if pid is None or not _is_up(pid):
+        if pid is not None:
+            path.unlink(missing_ok=True)
+        print(f"smartgrid up is not running (no live pid in {path})")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    began = time.monotonic()
+    while _read_pid(path) == pid and _is_up(pid):
+        if time.monotonic() - began > timeout:
+            print(f"smartgrid down: expected smartgrid up (pid {pid}) to stop within {timeout:.0f} s "
+                  "of SIGTERM, found it still running", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    print(f"stopped smartgrid up (pid {pid}) in {time.monotonic() - began:.1f} s")
+    return 0
+
+
+def domain_environment(dsns: dict[str, str]) -> dict[str, str]:
+    """The variables that give a function each domain's DSN: `SMARTGRID_DSN_<DOMAIN>`."""
+    return {f"SMARTGRID_DSN_{domain.upper()}": dsn for domain, dsn in dsns.items()}
+
+
+async def _serve(settings: Settings, functions: list[Function], config: EventingConfig, broker: Broker) -> None:
+    stopping = asyncio.create_task(aio.until_stopped())
+    await asyncio.sleep(0)  # the signal handlers are in place before anything starts
+    try:
+        async with AsyncExitStack() as stack:
+            endpoints = await _start(stack, settings, functions, config, broker)
+            if not stopping.done():
+                for name, url in endpoints:
+                    print(name, url)
+                sys.stdout.flush()
+            await stopping
+            log.info("stopping")
+    finally:
+        stopping.cancel()
+
+
+async def _start(
+    stack: AsyncExitStack, settings: Settings, functions: list[Function], config: EventingConfig, broker: Broker
+) -> list[tuple[str, str]]:
+    """Start everything, each stopped by `stack` in reverse; return (name, URL) of the public endpoints."""
+    state_dir = settings.state_dir.resolve()
+    bootstrap = await _enter(stack, kafka_server(settings.kafka_bootstrap, state_dir))
+    admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
+    env = domain_environment(await asyncio.to_thread(provision, admin_dsn))
+    # Chosen before the functions start, since K_SINK must name it.
+    port = settings.ingress_port or free_port()
+    broker_url = f"http://127.0.0.1:{port}/{broker.namespace}/{broker.name}"
+    endpoints = [("broker", broker_url)]
+    service_urls: dict[str, str] = {}
+    for function in functions:
+        activator = Activator(function, broker_url, env, state_dir / "logs" / "functions", settings.idle_seconds)
+        stack.push_async_callback(activator.stop)
+        service_urls[function.name] = await activator.start()
+        endpoints.append((function.name, activator.url))
+    missing = {name: users for name, users in _service_refs(config).items() if name not in service_urls}
+    if missing:
+        stand_in = MissingServices()
+        stack.push_async_callback(stand_in.stop)
+        await stand_in.start()
+        for name, users in sorted(missing.items()):
+            log.warning("Knative Service '%s' (%s) has no function folder in %s: it answers 503, so its events "
+                        "are retried, then dead-lettered or dropped", name, "; ".join(users), settings.functions_dir)
+            service_urls[name] = stand_in.service_url(name)
+    plane = DataPlane(config, DataPlaneOptions(
+        bootstrap=bootstrap,
+        port=port,
+        service_urls=service_urls,
+        max_event_bytes=settings.max_event_bytes,
+        default_timeout_s=settings.delivery_timeout_s,
+    ))
+    stack.push_async_callback(plane.stop)
+    await plane.start()
+    return endpoints
+
+
+async def _enter(stack: AsyncExitStack, manager: AbstractContextManager[T]) -> T:
+    """Enter a blocking context manager in a thread; `stack` exits it in a thread too."""
+    value = await asyncio.to_thread(manager.__enter__)
+    stack.push_async_callback(asyncio.to_thread, manager.__exit__, None, None, None)
+    return value
+
+
+def _only_broker(config: EventingConfig, eventing_dir: Path) -> Broker:
+    if len(config.brokers) != 1:
+        found = ", ".join(f"{b.namespace}/{b.name}" for b in config.brokers) or "none"
+        raise ManifestError(
+            f"{eventing_dir}: expected exactly one Broker (the functions' K_SINK), found {found}"
+        )
+    return config.brokers[0]
+
+
+def _service_refs(config: EventingConfig) -> dict[str, list[str]]:
+    """Knative Service name -> the resources that ref it."""
+    refs: dict[str, list[str]] = defaultdict(list)
+
+    def note(destination: Destination | None, user: str) -> None:
+        if destination is not None and destination.service is not None:
+            refs[destination.service].append(user)
+
+    for broker in config.brokers:
+        note(_dead_letter_sink(broker.delivery), f"dead-letter sink of Broker {broker.namespace}/{broker.name}")
+    for trigger in config.triggers:
+        note(trigger.subscriber, f"subscriber of Trigger {trigger.namespace}/{trigger.name}")
+        note(_dead_letter_sink(trigger.delivery), f"dead-letter sink of Trigger {trigger.namespace}/{trigger.name}")
+    for source in config.sources:
+        note(source.sink, f"sink of KafkaSource {source.namespace}/{source.name}")
+        note(_dead_letter_sink(source.delivery), f"dead-letter sink of KafkaSource {source.namespace}/{source.name}")
+    return refs
+
+
+def _dead_letter_sink(spec: DeliverySpec | None) -> Destination | None:
+    return spec.dead_letter_sink if spec is not None else None
+
+
+@contextmanager
+def _pid_file(path: Path) -> Iterator[None]:
+    """Hold `path` with our pid while the block runs; refuse when another `up` holds it."""
+    pid = _read_pid(path)
+    if pid is not None and _is_up(pid):
+        raise AlreadyRunningError(
+            f"expected no other smartgrid up, found one running as pid {pid} ({path}); stop it with `smartgrid down`"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        if _read_pid(path) == os.getpid():
+            path.unlink()
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _is_up(pid: int) -> bool:
+    """True when `pid` is a live `smartgrid ... up` (not a zombie, not a stranger that reused the pid)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return b"up" in args and any(b"smartgrid" in arg for arg in args)

@@ -1,0 +1,34 @@
+"""Resilience patterns shared by every outbound call, built on tenacity."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+T = TypeVar("T")
+log = logging.getLogger("smartgrid.resilience")
+
+
+async def retry_transient(
+    call: Callable[[], Awaitable[T]],
+    is_transient: Callable[[BaseException], bool],
+    *,
+    attempts: int = 4,
+    initial_delay: float = 0.05,
+    max_delay: float = 2.0,
+    what: str = "call",
+) -> T:
+    """Await `call`, retrying transient errors with exponential backoff and full jitter."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=initial_delay, max=max_delay),
+        retry=retry_if_exception(is_transient),
+        before_sleep=lambda state: log.warning(
+            "%s failed (attempt %d of %d), retrying: %s", what, state.attempt_number, attempts, state.outcome.exception()
+        ),
+        reraise=True,
+    )
+    return await retrying(call)

@@ -1,0 +1,1 @@
+"""Stores: PostgreSQL, Redis, Memcached, Elasticsearch clients set up the project's way."""
