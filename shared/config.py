@@ -16,16 +16,22 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_FUNCTIONS_DIR      | <repo>/functions   | one folder per function, each with a main.py         |
 | SMARTGRID_EVENTING_DIR       | <repo>/eventing    | Broker, Trigger and KafkaSource manifests for `up`   |
 | SMARTGRID_MAX_FUTURE_SECONDS | 300                | how far in the future an event timestamp may lie     |
+| K_SINK                       | (none)             | where a function emits events: the broker URL        |
+| SMARTGRID_DSN_<DOMAIN>       | (none)             | a function's database, per domain (SMARTGRID, ...)   |
+| SMARTGRID_SCHEMA_REGISTRY_URL| (the catalogue)    | Confluent-API registry resolving Avro schema ids     |
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import isodate
+
+
+_DSN_PREFIX = "SMARTGRID_DSN_"
 
 
 class ConfigError(ValueError):
@@ -47,6 +53,9 @@ class Settings:
     functions_dir: Path = Path(__file__).resolve().parents[1] / "functions"
     eventing_dir: Path = Path(__file__).resolve().parents[1] / "eventing"
     max_future_seconds: float = 300.0
+    sink_url: str | None = None
+    domain_dsns: Mapping[str, str] = field(default_factory=dict)
+    schema_registry_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +78,27 @@ class Settings:
             max_future_seconds=_float(
                 env, "SMARTGRID_MAX_FUTURE_SECONDS", defaults.max_future_seconds
             ),
+            sink_url=env.get("K_SINK") or None,
+            domain_dsns={
+                name.removeprefix(_DSN_PREFIX).lower(): value
+                for name, value in env.items()
+                if name.startswith(_DSN_PREFIX) and value
+            },
+            schema_registry_url=env.get("SMARTGRID_SCHEMA_REGISTRY_URL") or None,
         )
+
+    def dsn(self, domain: str) -> str:
+        """The DSN of one domain's database; raises ConfigError naming the variable when unset."""
+        dsn = self.domain_dsns.get(domain)
+        if dsn is None:
+            raise ConfigError(f"{_DSN_PREFIX}{domain.upper()}: expected the DSN of the {domain} database, found none")
+        return dsn
+
+    def require_sink(self) -> str:
+        """The broker URL events are emitted to; raises ConfigError when K_SINK is unset."""
+        if self.sink_url is None:
+            raise ConfigError("K_SINK: expected the URL events are sent to (the broker), found none")
+        return self.sink_url
 
 
 def parse_duration(text: str) -> float:

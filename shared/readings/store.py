@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from psycopg import AsyncConnection, sql
-from psycopg_pool import AsyncConnectionPool
 
+from shared.stores.postgres import Database
 from shared.readings.rows import METER_COLUMNS, METER_TYPES, SENSOR_COLUMNS, SENSOR_TYPES, Row
 
 _PARTITION_LOCK = 0x5347_5054  # "SGPT"
@@ -51,8 +51,8 @@ class StoreResult:
 class ReadingStore:
     """Writes reading rows to the `smartgrid` database through a connection pool."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self._pool = pool
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._partitions: set[tuple[str, int, int]] = set()
 
     async def write(self, table: Table, rows: Sequence[Row]) -> StoreResult:
@@ -60,7 +60,7 @@ class ReadingStore:
         if not rows:
             return StoreResult(0, 0)
         await self._ensure_partitions(table, rows)
-        async with self._pool.connection() as conn:
+        async with self._database.connection() as conn:
             async with conn.transaction():
                 async with conn.cursor() as cur:
                     columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
@@ -84,7 +84,7 @@ class ReadingStore:
         missing = [(table.name, year, month) for year, month in months if (table.name, year, month) not in self._partitions]
         if not missing:
             return
-        async with self._pool.connection() as conn:
+        async with self._database.connection() as conn:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
                 for name, year, month in missing:

@@ -10,7 +10,7 @@ import pytest
 
 from shared.readings.rows import meter_row, sensor_row
 from shared.readings.store import METER_READINGS, SENSOR_READINGS, ReadingStore, prepare_connection
-from shared.stores.postgres import connection_pool
+from shared.stores.postgres import Database
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +19,11 @@ T0 = datetime(2026, 1, 31, 23, 59, tzinfo=UTC)
 
 @pytest.fixture
 async def store(domain_dsns: dict[str, str]) -> AsyncIterator[ReadingStore]:
-    pool = connection_pool(domain_dsns["smartgrid"], configure=prepare_connection)
-    await pool.open()
+    database = Database(domain_dsns["smartgrid"], configure=prepare_connection)
     with psycopg.connect(domain_dsns["smartgrid"], autocommit=True) as conn:
         conn.execute("TRUNCATE sensor_readings, meter_readings")
-    yield ReadingStore(pool)
-    await pool.close()
+    yield ReadingStore(database)
+    await database.close()
 
 
 def sensor(device: str, minute: int, volts: float = 230.0) -> dict:

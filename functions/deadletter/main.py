@@ -1,0 +1,32 @@
+"""deadletter: the dead-letter sink of every Trigger and KafkaSource.
+
+Stores each event with its `knativeerror*` extensions in the `smartgrid` database, where
+`smartgrid dlq list` shows it and `smartgrid dlq replay` sends it to the broker again.
+"""
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.cloudevents import CloudEvent
+from shared.config import Settings
+from shared.deadletters import DeadLetterStore
+from shared.http import cloudevent_endpoint
+from shared.stores.postgres import Database
+
+settings = Settings.from_env()
+dead_letters = DeadLetterStore(Database(settings.dsn("smartgrid"), max_size=2))
+
+
+async def keep(event: CloudEvent) -> dict[str, int | None]:
+    """Store one dead letter."""
+    return {"stored": await dead_letters.save(event)}
+
+
+endpoint = cloudevent_endpoint(keep, settings.max_event_bytes)
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    """Store the dead letter of one event."""
+    return await endpoint(request)

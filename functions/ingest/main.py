@@ -1,0 +1,33 @@
+"""ingest: the device-facing endpoint.
+
+CloudEvents in binary, structured or batch mode are checked against the event catalogue;
+valid ones go to the broker (K_SINK) keyed by device, invalid ones are answered 400 with the
+event and field named. 202 only once the broker took every valid event; 503 to retry.
+"""
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from shared.config import Settings
+from shared.http import json_error
+from shared.ingest import Ingestor
+from shared.sink import EventSink, SinkUnavailable
+from shared.validation.catalogue import Catalogue
+
+settings = Settings.from_env()
+ingestor = Ingestor(Catalogue.load(), EventSink(settings.require_sink()))
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    """Check and forward the request's events."""
+    body = await request.body()
+    if len(body) > settings.max_event_bytes:
+        return json_error(413, "event too large", f"expected at most {settings.max_event_bytes} bytes, "
+                          f"found {len(body)}", field="body")
+    try:
+        report = await ingestor.ingest_http(request.headers, body)
+    except SinkUnavailable as error:
+        return json_error(503, "broker unavailable", str(error))
+    return JSONResponse(report.to_dict(), status_code=report.status)

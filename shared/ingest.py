@@ -1,0 +1,79 @@
+"""Device ingestion: every event is checked against the catalogue; valid ones go to the broker
+with their partition key, invalid ones are reported to the sender and never forwarded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.cloudevents import CloudEvent, InvalidEvent, from_http, from_http_batch, is_batch
+from shared.sink import EventSink
+from shared.validation.catalogue import Catalogue, UnknownEventType
+from shared.validation.rejections import rejection
+from shared.validation.validators import InvalidData
+
+
+@dataclass
+class IngestReport:
+    """What became of the events of one request."""
+
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        """202 when every event was forwarded, 400 when any was rejected."""
+        return 400 if self.rejected else 202
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"accepted": len(self.accepted)}
+        if self.rejected:
+            body["error"] = "invalid events" if len(self.rejected) > 1 else self.rejected[0]["error"]
+            body["rejected"] = self.rejected
+        return body
+
+
+class Ingestor:
+    """Checks events against the catalogue and forwards the valid ones to the broker."""
+
+    def __init__(self, catalogue: Catalogue, sink: EventSink) -> None:
+        self._catalogue = catalogue
+        self._sink = sink
+
+    async def ingest_http(self, headers: Mapping[str, str], body: bytes) -> IngestReport:
+        """Ingest the event(s) of one HTTP request in binary, structured or batch mode."""
+        if is_batch(headers):
+            try:
+                return await self.ingest(from_http_batch(body))
+            except InvalidEvent as error:
+                return IngestReport(rejected=[rejection(error)])
+        try:
+            event = from_http(headers, body)
+        except InvalidEvent as error:
+            return IngestReport(rejected=[rejection(error)])
+        return await self.ingest([event])
+
+    async def ingest(self, events: Sequence[CloudEvent | InvalidEvent]) -> IngestReport:
+        """Forward the valid events (raises SinkUnavailable when the broker did not take them)."""
+        report, admitted = IngestReport(), []
+        for index, item in enumerate(events):
+            try:
+                if isinstance(item, InvalidEvent):
+                    raise item
+                admitted.append(self.admit(item))
+            except (InvalidEvent, InvalidData, UnknownEventType) as error:
+                described = rejection(error, *((item.id, item.type) if isinstance(item, CloudEvent) else ()))
+                if len(events) > 1:
+                    described["index"] = index
+                report.rejected.append(described)
+        await self._sink.send_all(admitted)
+        report.accepted = [event.id for event in admitted]
+        return report
+
+    def admit(self, event: CloudEvent) -> CloudEvent:
+        """The event as forwarded: data checked, `partitionkey` set from the schema's key field."""
+        schema = self._catalogue.latest(event.type)
+        datum = schema.validate(event.json())
+        key = schema.partition_key
+        return event.with_attributes(partitionkey=str(datum[key])) if key else event
