@@ -12,10 +12,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from local import aio
+from local import aio, dlq
 from local.eventing.dataplane import DataPlane, DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
 from local.functions import FunctionsDirError
+from local.state import PlatformNotRunning
 from local.platform import AlreadyRunningError, down, up
 from local.servers.kafka import kafka_server
 from local.servers.postgres import ClusterInitError, PostgresNotInstalledError
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ManifestError, FunctionsDirError) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 2
-    except (AlreadyRunningError, ServerStartError, PostgresNotInstalledError, ClusterInitError) as error:
+    except (AlreadyRunningError, ServerStartError, PostgresNotInstalledError, ClusterInitError,
+            PlatformNotRunning) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 1
 
@@ -68,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     start.set_defaults(command=_up)
     stop = commands.add_parser("down", help="stop the running `smartgrid up`")
     stop.set_defaults(command=_down)
+
+    dlq = commands.add_parser("dlq", help="dead letters: events that could not be processed")
+    dlq_commands = dlq.add_subparsers(required=True, metavar="COMMAND")
+    listing = dlq_commands.add_parser("list", help="show dead letters, newest first")
+    listing.add_argument("--all", action="store_true", help="include replayed ones")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(command=_dlq_list)
+    again = dlq_commands.add_parser("replay", help="send dead letters to the broker again, marking them replayed")
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, action="append", dest="ids", help="a dead letter's ID (repeatable)")
+    which.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
+    again.set_defaults(command=_dlq_replay)
     return parser
 
 
@@ -108,6 +122,20 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 def _down(_args: argparse.Namespace, settings: Settings) -> int:
     return down(settings)
+
+
+def _dlq_list(args: argparse.Namespace, settings: Settings) -> int:
+    letters = aio.run(dlq.list_dead_letters(settings, include_replayed=args.all, limit=args.limit))
+    print(dlq.format_table(letters))
+    return 0
+
+
+def _dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
+    replayed, failed = aio.run(dlq.replay(settings, None if args.all else args.ids))
+    print(f"replayed {len(replayed)} dead letter(s){': ' + ', '.join(map(str, replayed)) if replayed else ''}")
+    for letter_id, reason in failed:
+        print(f"not replayed {letter_id}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _name_value(item: str) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from local.servers.databases import provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
 from local.servers.process import free_port
+from local.state import PlatformState
 from shared.config import Settings
 
 log = logging.getLogger("smartgrid.platform")
@@ -105,7 +106,8 @@ async def _start(
     state_dir = settings.state_dir.resolve()
     bootstrap = await _enter(stack, kafka_server(settings.kafka_bootstrap, state_dir))
     admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
-    env = domain_environment(await asyncio.to_thread(provision, admin_dsn))
+    dsns = await asyncio.to_thread(provision, admin_dsn, settings.db_prefix)
+    env = domain_environment(dsns)
     # Chosen before the functions start, since K_SINK must name it.
     port = settings.ingress_port or free_port()
     broker_url = f"http://127.0.0.1:{port}/{broker.namespace}/{broker.name}"
@@ -134,6 +136,8 @@ async def _start(
     ))
     stack.push_async_callback(plane.stop)
     await plane.start()
+    state_file = PlatformState(dict(endpoints), dsns).save(state_dir)
+    stack.callback(state_file.unlink, missing_ok=True)
     return endpoints
 
 

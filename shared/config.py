@@ -19,6 +19,7 @@ documented default below. Every setting is listed in the README's configuration 
 | K_SINK                       | (none)             | where a function emits events: the broker URL        |
 | SMARTGRID_DSN_<DOMAIN>       | (none)             | a function's database, per domain (SMARTGRID, ...)   |
 | SMARTGRID_SCHEMA_REGISTRY_URL| (the catalogue)    | Confluent-API registry resolving Avro schema ids     |
+| SMARTGRID_DB_PREFIX          | (none)             | prefix of the local domain databases and roles       |
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Settings:
     sink_url: str | None = None
     domain_dsns: Mapping[str, str] = field(default_factory=dict)
     schema_registry_url: str | None = None
+    db_prefix: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +87,7 @@ class Settings:
                 if name.startswith(_DSN_PREFIX) and value
             },
             schema_registry_url=env.get("SMARTGRID_SCHEMA_REGISTRY_URL") or None,
+            db_prefix=env.get("SMARTGRID_DB_PREFIX", ""),
         )
 
     def dsn(self, domain: str) -> str:

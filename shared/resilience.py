@@ -21,7 +21,12 @@ async def retry_transient(
     max_delay: float = 2.0,
     what: str = "call",
 ) -> T:
-    """Await `call`, retrying transient errors with exponential backoff and full jitter."""
+    """Await `call()`, retrying transient errors with exponential backoff and full jitter."""
+
+    async def attempt() -> T:
+        # A coroutine function, so that tenacity awaits it (a lambda would be taken as sync).
+        return await call()
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts),
         wait=wait_random_exponential(multiplier=initial_delay, max=max_delay),
@@ -31,4 +36,4 @@ async def retry_transient(
         ),
         reraise=True,
     )
-    return await retrying(call)
+    return await retrying(attempt)

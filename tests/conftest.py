@@ -52,9 +52,15 @@ def kafka_bootstrap(settings: Settings, state_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def domain_dsns(pg_admin_dsn: str) -> Iterator[dict[str, str]]:
+def db_prefix() -> str:
+    """The prefix of this session's own databases and roles."""
+    return f"t{os.getpid()}_"
+
+
+@pytest.fixture(scope="session")
+def domain_dsns(pg_admin_dsn: str, db_prefix: str) -> Iterator[dict[str, str]]:
     """Domain -> DSN of databases made for this session only, dropped at its end."""
-    prefix = f"t{os.getpid()}_"
+    prefix = db_prefix
     try:
         yield provision(pg_admin_dsn, prefix)
     finally:

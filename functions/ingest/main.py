@@ -24,7 +24,7 @@ async def handler(request: Request) -> Response:
     """Check and forward the request's events."""
     body = await request.body()
     if len(body) > settings.max_event_bytes:
-        return json_error(413, "event too large", f"expected at most {settings.max_event_bytes} bytes, "
+        return json_error(400, "event too large", f"expected at most {settings.max_event_bytes} bytes, "
                           f"found {len(body)}", field="body")
     try:
         report = await ingestor.ingest_http(request.headers, body)
