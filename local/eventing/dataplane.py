@@ -69,11 +69,14 @@ class DataPlane:
         """Close the ingress, drain and commit every consumer, flush the producer."""
         if self._runner is not None:
             await self._runner.cleanup()
+            log.info("stopping: ingress closed")
         await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
+        log.info("stopping: consumers drained and committed")
         if self._session is not None:
             await self._session.close()
         if self._producer is not None:
             await asyncio.to_thread(self._producer.close)
+        log.info("stopped")
 
     def broker_url(self, broker: Broker) -> str:
         """The ingress URL of one broker."""

@@ -26,7 +26,7 @@ async def _serve(manifests: Path, port: int, bootstrap: str, log: Path) -> subpr
     """Start `smartgrid eventing serve` and wait for its `ready` line."""
     env = {**os.environ, "SMARTGRID_KAFKA_BOOTSTRAP": bootstrap}
     process = subprocess.Popen(
-        [SMARTGRID, "--log-level", "warning", "eventing", "serve", "-f", str(manifests), "--ingress-port", str(port)],
+        [SMARTGRID, "eventing", "serve", "-f", str(manifests), "--ingress-port", str(port)],
         stdout=subprocess.PIPE, stderr=open(log, "ab"), env=env,
     )
     assert process.stdout is not None
@@ -67,7 +67,7 @@ async def test_sigkill_mid_stream_loses_nothing(
             await asyncio.gather(*(_send_until_accepted(http, url, i) for i in ids[start:start + 50]))
             if start + 50 == kill_at:
                 os.kill(plane.pid, signal.SIGKILL)
-                plane.wait()
+                await asyncio.to_thread(plane.wait)
                 restart = asyncio.create_task(_serve(manifests, port, kafka_bootstrap, log))
             if start + 50 == kill_at + 200:
                 plane = await restart
@@ -77,7 +77,8 @@ async def test_sigkill_mid_stream_loses_nothing(
             await asyncio.sleep(0.1)
     finally:
         plane.send_signal(signal.SIGTERM)
-        plane.wait(20)
+        # Waited for in a thread: the subscriber runs on this loop and must keep answering.
+        await asyncio.to_thread(plane.wait, 20)
     delivered = [r.event.id for r in subscriber.at("sink")]
     duplicates = len(delivered) - len(set(delivered))
     print(f"\n{total} accepted, {len(set(delivered))} delivered, {duplicates} duplicates after SIGKILL")
