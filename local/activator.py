@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from local import aio
 from local.functions import Function
 from local.servers.process import ManagedProcess, ServerStartError, free_port
 
@@ -65,10 +66,7 @@ class Activator:
         """Listen on host:port (0: a free port) and start the idle reaper; return the public URL."""
         app = web.Application(client_max_size=0)  # like Knative's activator, no body limit of its own
         app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        self.url = f"http://{host}:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await aio.serve(app, host, port)
         self._reaper = asyncio.create_task(self._reap(), name=f"reaper-{self.function.name}")
         return self.url
 
@@ -183,10 +181,7 @@ class MissingServices:
         """Listen on a free port; return the base URL."""
         app = web.Application()
         app.router.add_route("*", "/{service}{tail:.*}", _missing_service)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, 0).start()
-        self.url = f"http://{host}:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await aio.serve(app, host, shutdown_timeout=1.0)
         return self.url
 
     def service_url(self, name: str) -> str:

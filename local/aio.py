@@ -7,6 +7,8 @@ import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from aiohttp import web
+
 T = TypeVar("T")
 
 
@@ -31,3 +33,12 @@ async def until_stopped() -> None:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0,
+                shutdown_timeout: float = 5.0) -> tuple[web.AppRunner, str]:
+    """Serve an aiohttp application on host:port (0: a free port); return its runner and base URL."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, f"http://{host}:{runner.addresses[0][1]}"

@@ -16,11 +16,11 @@ from local import aio, dlq
 from local.eventing.dataplane import DataPlane, DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
 from local.functions import FunctionsDirError
-from local.state import PlatformNotRunning
 from local.platform import AlreadyRunningError, down, up
 from local.servers.kafka import kafka_server
 from local.servers.postgres import ClusterInitError, PostgresNotInstalledError
 from local.servers.process import ServerStartError
+from local.state import PlatformNotRunning
 from shared.config import ConfigError, Settings
 
 

@@ -1,8 +1,9 @@
 """`smartgrid up` and `smartgrid down`: the whole platform on one machine, and stopping it.
 
-`up` starts (or reuses) Kafka and PostgreSQL, provisions the domain databases, puts an Activator
-(scale to zero) in front of every function, and serves the eventing manifests with the data plane.
-Each function gets `K_SINK` (the broker URL), `K_SERVICE` and one `SMARTGRID_DSN_<DOMAIN>` per domain.
+`up` starts (or reuses) Kafka and PostgreSQL, provisions the domain databases, serves the event
+catalogue as a Schema Registry, puts an Activator (scale to zero) in front of every function, and
+serves the eventing manifests with the data plane. Each function gets `K_SINK` (the broker URL),
+`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL` and one `SMARTGRID_DSN_<DOMAIN>` per domain.
 
 A ref to a Knative Service that has no function folder does not stop `up`: it is logged as a
 warning and resolves to MissingServices, which answers 503. The Trigger keeps consuming, so each
@@ -28,14 +29,23 @@ from typing import TypeVar
 from local import aio
 from local.activator import Activator, MissingServices
 from local.eventing.dataplane import DataPlane, DataPlaneOptions
-from local.eventing.manifests import Broker, DeliverySpec, Destination, EventingConfig, ManifestError, load_manifests
+from local.eventing.manifests import (
+    Broker,
+    DeliverySpec,
+    Destination,
+    EventingConfig,
+    ManifestError,
+    load_manifests,
+)
 from local.functions import Function, discover
+from local.registry import registry_app
 from local.servers.databases import provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
 from local.servers.process import free_port
 from local.state import PlatformState
 from shared.config import Settings
+from shared.validation.catalogue import Catalogue
 
 log = logging.getLogger("smartgrid.platform")
 
@@ -112,6 +122,11 @@ async def _start(
     port = settings.ingress_port or free_port()
     broker_url = f"http://127.0.0.1:{port}/{broker.namespace}/{broker.name}"
     endpoints = [("broker", broker_url)]
+    catalogue = Catalogue.load(settings.schemas_dir / "events", max_future_seconds=settings.max_future_seconds)
+    registry, registry_url = await aio.serve(registry_app(catalogue))
+    stack.push_async_callback(registry.cleanup)
+    endpoints.append(("registry", registry_url))
+    env["SMARTGRID_SCHEMA_REGISTRY_URL"] = registry_url
     service_urls: dict[str, str] = {}
     for function in functions:
         activator = Activator(function, broker_url, env, state_dir / "logs" / "functions", settings.idle_seconds)

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import isodate
 
-
 _DSN_PREFIX = "SMARTGRID_DSN_"
 
 

@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.cloudevents import CloudEvent, InvalidEvent, from_http, from_http_batch, is_batch
+from shared.cloudevents import (
+    CloudEvent,
+    InvalidEvent,
+    from_http,
+    from_http_batch,
+    is_batch,
+)
 from shared.sink import EventSink
 from shared.validation.catalogue import Catalogue, UnknownEventType
 from shared.validation.rejections import rejection

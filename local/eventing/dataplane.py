@@ -12,10 +12,18 @@ import aiohttp
 from aiohttp import web
 from confluent_kafka import Message
 
+from local import aio
 from local.eventing.delivery import Deliverer, Route
 from local.eventing.ingress import Ingress
 from local.eventing.kafka import AsyncProducer, ConsumerLoop, ensure_topics
-from local.eventing.manifests import DEFAULT_PARTITIONS, Broker, DeliverySpec, EventingConfig, KafkaSource, Trigger
+from local.eventing.manifests import (
+    DEFAULT_PARTITIONS,
+    Broker,
+    DeliverySpec,
+    EventingConfig,
+    KafkaSource,
+    Trigger,
+)
 from local.eventing.source import record_to_event
 from shared.cloudevents import CloudEvent, InvalidEvent, from_kafka, to_kafka
 
@@ -57,12 +65,7 @@ class DataPlane:
         self._consumers += [self._source_consumer(s, deliverer) for s in self.config.sources]
         await asyncio.gather(*(consumer.start() for consumer in self._consumers))
         ingress = Ingress(self.config, self._producer, self.options.max_event_bytes)
-        self._runner = web.AppRunner(ingress.application(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.options.host, self.options.port)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{self.options.host}:{port}"
+        self._runner, self.url = await aio.serve(ingress.application(), self.options.host, self.options.port)
         return self.url
 
     async def stop(self) -> None:

@@ -15,7 +15,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 
 from local.eventing.kafka import KafkaUnavailable
 from local.eventing.manifests import DeliverySpec
-from shared.cloudevents import STRUCTURED_CONTENT_TYPE, CloudEvent, InvalidEvent, from_http, to_http_binary
+from shared.cloudevents import (
+    STRUCTURED_CONTENT_TYPE,
+    CloudEvent,
+    InvalidEvent,
+    from_http,
+    to_http_binary,
+)
 
 log = logging.getLogger("smartgrid.eventing.delivery")
 

@@ -8,7 +8,14 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from local.eventing.offsets import OffsetTracker

@@ -14,7 +14,13 @@ from typing import Any
 from shared.cloudevents import CloudEvent, new_event
 from shared.readings.rows import Row, meter_row, sensor_row
 from shared.readings.rules import Violation, meter_violations, sensor_violations
-from shared.readings.store import METER_READINGS, SENSOR_READINGS, ReadingStore, StoreResult, Table
+from shared.readings.store import (
+    METER_READINGS,
+    SENSOR_READINGS,
+    ReadingStore,
+    StoreResult,
+    Table,
+)
 from shared.resilience import retry_transient
 from shared.sink import EventSink
 from shared.stores.postgres import is_transient

@@ -13,8 +13,14 @@ from datetime import UTC, datetime
 
 from psycopg import AsyncConnection, sql
 
+from shared.readings.rows import (
+    METER_COLUMNS,
+    METER_TYPES,
+    SENSOR_COLUMNS,
+    SENSOR_TYPES,
+    Row,
+)
 from shared.stores.postgres import Database
-from shared.readings.rows import METER_COLUMNS, METER_TYPES, SENSOR_COLUMNS, SENSOR_TYPES, Row
 
 _PARTITION_LOCK = 0x5347_5054  # "SGPT"
 

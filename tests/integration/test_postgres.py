@@ -23,7 +23,12 @@ from local.servers.postgres import (
     postgres_server,
     server_answers,
 )
-from shared.migrations import MigrationNameError, MigrationsNotFoundError, apply_migrations, find_migrations
+from shared.migrations import (
+    MigrationNameError,
+    MigrationsNotFoundError,
+    apply_migrations,
+    find_migrations,
+)
 
 pytestmark = pytest.mark.integration
 

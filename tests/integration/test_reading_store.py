@@ -9,7 +9,12 @@ import psycopg
 import pytest
 
 from shared.readings.rows import meter_row, sensor_row
-from shared.readings.store import METER_READINGS, SENSOR_READINGS, ReadingStore, prepare_connection
+from shared.readings.store import (
+    METER_READINGS,
+    SENSOR_READINGS,
+    ReadingStore,
+    prepare_connection,
+)
 from shared.stores.postgres import Database
 
 pytestmark = pytest.mark.integration

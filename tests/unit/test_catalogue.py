@@ -13,7 +13,13 @@ from typing import Any
 import orjson
 import pytest
 
-from shared.validation.catalogue import Catalogue, CatalogueError, InvalidData, UnknownEventType, UnknownSchemaId
+from shared.validation.catalogue import (
+    Catalogue,
+    CatalogueError,
+    InvalidData,
+    UnknownEventType,
+    UnknownSchemaId,
+)
 from shared.validation.validators import compile_validator
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "events"

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, TIMESTAMP_NOT_AVAILABLE
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    TIMESTAMP_NOT_AVAILABLE,
+)
 
 from local.eventing.manifests import Destination, KafkaSource
 from local.eventing.source import KAFKA_EVENT_TYPE, record_to_event

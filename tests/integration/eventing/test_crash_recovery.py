@@ -14,7 +14,12 @@ import pytest
 from aiohttp import web
 
 from local.servers.process import free_port
-from tests.integration.eventing.conftest import broker_yaml, event, post_event, trigger_yaml
+from tests.integration.eventing.conftest import (
+    broker_yaml,
+    event,
+    post_event,
+    trigger_yaml,
+)
 from tests.integration.eventing.subscriber import Received, Subscriber
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,13 @@ import pytest
 from aiohttp import web
 
 from shared.cloudevents import to_http_binary
-from tests.integration.eventing.conftest import broker_yaml, event, new_event, post_event, trigger_yaml
+from tests.integration.eventing.conftest import (
+    broker_yaml,
+    event,
+    new_event,
+    post_event,
+    trigger_yaml,
+)
 from tests.integration.eventing.subscriber import Received, Subscriber
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,12 @@ import json
 import aiohttp
 import pytest
 
-from tests.integration.eventing.conftest import broker_yaml, event, post_event, trigger_yaml
+from tests.integration.eventing.conftest import (
+    broker_yaml,
+    event,
+    post_event,
+    trigger_yaml,
+)
 from tests.integration.eventing.subscriber import Subscriber
 
 pytestmark = pytest.mark.integration

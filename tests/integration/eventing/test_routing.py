@@ -9,7 +9,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.integration.eventing.conftest import broker_yaml, event, post_event, trigger_yaml
+from tests.integration.eventing.conftest import (
+    broker_yaml,
+    event,
+    post_event,
+    trigger_yaml,
+)
 from tests.integration.eventing.subscriber import Received, Subscriber
 
 pytestmark = pytest.mark.integration
