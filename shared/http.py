@@ -32,6 +32,11 @@ def json_error(status: int, error: str, message: str, **details: Any) -> JSONRes
     return JSONResponse({"error": error, "message": message, **details}, status_code=status)
 
 
+def probe(request: Request) -> Response | None:
+    """The answer to a readiness or liveness probe (any GET), or None for other requests."""
+    return JSONResponse({"status": "ok"}) if request.method == "GET" else None
+
+
 def cloudevent_endpoint(handle: EventHandler, max_event_bytes: int) -> Callable[[Request], Awaitable[Response]]:
     """Wrap `handle` into a functions-framework HTTP function: 200 with its JSON, or an error.
 
@@ -39,8 +44,9 @@ def cloudevent_endpoint(handle: EventHandler, max_event_bytes: int) -> Callable[
     """
 
     async def endpoint(request: Request) -> Response:
-        if request.method == "GET":
-            return JSONResponse({"status": "ok"})
+        answer = probe(request)
+        if answer is not None:
+            return answer
         body = await request.body()
         if len(body) > max_event_bytes:
             return json_error(413, "event too large", f"expected at most {max_event_bytes} bytes, "

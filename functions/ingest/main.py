@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.config import Settings
-from shared.http import json_error
+from shared.http import json_error, probe
 from shared.ingest import Ingestor
 from shared.sink import EventSink, SinkUnavailable
 from shared.validation.catalogue import Catalogue
@@ -22,6 +22,9 @@ ingestor = Ingestor(Catalogue.load(), EventSink(settings.require_sink()))
 @functions_framework.aio.http
 async def handler(request: Request) -> Response:
     """Check and forward the request's events."""
+    answer = probe(request)
+    if answer is not None:
+        return answer
     body = await request.body()
     if len(body) > settings.max_event_bytes:
         return json_error(400, "event too large", f"expected at most {settings.max_event_bytes} bytes, "
