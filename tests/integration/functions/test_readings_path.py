@@ -179,9 +179,10 @@ async def test_permanent_error_is_dead_lettered_and_replayed_once_fixed(platform
         with psycopg.connect(admin_on_data, autocommit=True) as conn:
             conn.execute(f"ALTER TABLE meter_readings DROP CONSTRAINT {constraint}")
     assert count(domain_dsns["smartgrid"], "meter_readings", "meter_id", meter) == 0
-    assert "replayed 1 dead letter" in _dlq(platform, "replay", "--all")
+    [letter_id] = [line.split()[0] for line in letters.splitlines() if constraint in line]
+    assert f"replayed 1 dead letter(s): {letter_id}" in _dlq(platform, "replay", "--id", letter_id)
     await wait_until(lambda: count(domain_dsns["smartgrid"], "meter_readings", "meter_id", meter) == 1)
-    assert "replayed 0 dead letter" in _dlq(platform, "replay", "--all")
+    assert "replayed 0 dead letter" in _dlq(platform, "replay", "--id", letter_id)
 
 
 def _dlq(platform: dict[str, str], *args: str) -> str:
