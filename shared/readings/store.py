@@ -1,8 +1,10 @@
 """The `smartgrid` database's reading tables: batched, idempotent writes into monthly partitions.
 
-Rows are copied (binary COPY) into a per-connection temporary staging table, then moved
-with INSERT ... ON CONFLICT DO NOTHING, so a redelivered batch, or a reading sent twice,
-leaves exactly one row. Partitions are created on first use of a month.
+A batch is copied (binary COPY) straight into its table. When any of its rows is there
+already (a redelivered batch, a reading sent twice), the primary key refuses the COPY and
+the batch is copied into a per-connection temporary staging table instead, then moved with
+INSERT ... ON CONFLICT DO NOTHING: every reading is one row, and the common case costs one
+COPY. Partitions are created on first use of a month.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, errors, sql
 
 from shared.readings.rows import (
     METER_COLUMNS,
@@ -36,6 +38,10 @@ class Table:
     @property
     def staging(self) -> str:
         return f"{self.name}_staging"
+
+    @property
+    def column_list(self) -> sql.Composed:
+        return sql.SQL(", ").join(map(sql.Identifier, self.columns))
 
 
 SENSOR_READINGS = Table("sensor_readings", SENSOR_COLUMNS, SENSOR_TYPES)
@@ -67,22 +73,21 @@ class ReadingStore:
             return StoreResult(0, 0)
         await self._ensure_partitions(table, rows)
         async with self._database.connection() as conn:
+            try:
+                async with conn.transaction():
+                    await _copy(conn, table.name, table, rows)
+                return StoreResult(len(rows), len(rows))
+            except errors.UniqueViolation:
+                pass  # some rows were stored before: keep only the new ones
             async with conn.transaction():
-                async with conn.cursor() as cur:
-                    columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
-                    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-                        sql.Identifier(table.staging), columns
+                await _copy(conn, table.staging, table, rows)
+                cursor = await conn.execute(
+                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                        sql.Identifier(table.name), table.column_list, table.column_list,
+                        sql.Identifier(table.staging),
                     )
-                    async with cur.copy(copy_sql) as copy:
-                        copy.set_types(list(table.types))
-                        for row in rows:
-                            await copy.write_row(row)
-                    await cur.execute(
-                        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                            sql.Identifier(table.name), columns, columns, sql.Identifier(table.staging)
-                        )
-                    )
-                    inserted = cur.rowcount
+                )
+                inserted = cursor.rowcount
         return StoreResult(len(rows), inserted)
 
     async def _ensure_partitions(self, table: Table, rows: Sequence[Row]) -> None:
@@ -96,6 +101,15 @@ class ReadingStore:
                 for name, year, month in missing:
                     await conn.execute(_partition_ddl(name, year, month))
         self._partitions.update(missing)
+
+
+async def _copy(conn: AsyncConnection, target: str, table: Table, rows: Sequence[Row]) -> None:
+    """Binary COPY of `rows` into `target` (the table or its staging table)."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(target), table.column_list)
+    async with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(list(table.types))
+        for row in rows:
+            await copy.write_row(row)
 
 
 async def prepare_connection(conn: AsyncConnection) -> None:

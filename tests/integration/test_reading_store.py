@@ -64,3 +64,12 @@ async def test_meter_registers_map_to_columns_and_others_are_kept(store: Reading
     with psycopg.connect(domain_dsns["smartgrid"]) as conn:
         row = conn.execute("SELECT import_kwh, export_kwh, voltage_l1_v, other_registers FROM meter_readings").fetchone()
     assert row == (100.0, 0.0, 231.0, {"99.99.0": 7.0})
+
+
+async def test_a_batch_overlapping_stored_rows_keeps_only_the_new_ones(store: ReadingStore, domain_dsns) -> None:
+    rows = [sensor_row(sensor("overlap", m), f"o-{m}") for m in range(10)]
+    assert (await store.write(SENSOR_READINGS, rows[:4])).inserted == 4
+    result = await store.write(SENSOR_READINGS, rows)
+    assert (result.inserted, result.duplicates) == (6, 4)
+    with psycopg.connect(domain_dsns["smartgrid"]) as conn:
+        assert conn.execute("SELECT count(*) FROM sensor_readings WHERE device_id = 'overlap'").fetchone()[0] == 10
