@@ -137,12 +137,7 @@ def from_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:
 
 def from_http_batch(body: bytes) -> list[CloudEvent | InvalidEvent]:
     """Parse a batch-mode body; each entry is an event or the error of that entry."""
-    try:
-        items = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise InvalidEvent("body", f"expected a JSON array of events: {error}") from None
-    if not isinstance(items, list):
-        raise InvalidEvent("body", f"expected a JSON array of events, found {type(items).__name__}")
+    items = _json_body(body, list, "a JSON array of events")
     parsed: list[CloudEvent | InvalidEvent] = []
     for index, item in enumerate(items):
         try:
@@ -263,12 +258,16 @@ def _is_rfc3339(text: str) -> bool:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
+    return _json_body(body, dict, "a JSON object")
+
+
+def _json_body(body: bytes, expected: type, what: str) -> Any:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InvalidEvent("body", f"expected a JSON object: {error}") from None
-    if not isinstance(document, dict):
-        raise InvalidEvent("body", f"expected a JSON object, found {type(document).__name__}")
+        raise InvalidEvent("body", f"expected {what}: {error}") from None
+    if not isinstance(document, expected):
+        raise InvalidEvent("body", f"expected {what}, found {type(document).__name__}")
     return document
 
 
