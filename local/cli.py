@@ -13,6 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from local import aio, dlq
+from local.demo.options import DemoOptions
+from local.demo.profiles import ProfileDataMissing
+from local.demo.runner import demo
 from local.eventing.dataplane import DataPlane, DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
 from local.functions import FunctionsDirError
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.command(args, settings)
-    except (ConfigError, ManifestError, FunctionsDirError) as error:
+    except (ConfigError, ManifestError, FunctionsDirError, ProfileDataMissing) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 2
     except (AlreadyRunningError, ServerStartError, PostgresNotInstalledError, ClusterInitError,
@@ -70,6 +73,24 @@ def _parser() -> argparse.ArgumentParser:
     start.set_defaults(command=_up)
     stop = commands.add_parser("down", help="stop the running `smartgrid up`")
     stop.set_defaults(command=_down)
+
+    defaults = DemoOptions()
+    show = commands.add_parser(
+        "demo", help="run the platform with a simulated fleet as workload, then print what it made of it",
+    )
+    show.add_argument("--sensors", type=int, default=defaults.sensors, help="grid sensors posting over HTTP")
+    show.add_argument("--meters", type=int, default=defaults.meters, help="smart meters behind the gateways")
+    show.add_argument("--gateways", type=int, default=defaults.gateways, help="field gateways producing to Kafka")
+    show.add_argument("--hours", type=int, default=defaults.hours,
+                      help="simulated hours, from midnight UTC (24: yesterday)")
+    show.add_argument("--interval-minutes", type=int, default=defaults.interval_minutes,
+                      help="one reading per device every N simulated minutes")
+    show.add_argument("--duration", type=float, default=defaults.duration_s, metavar="SECONDS",
+                      help="wall time to spread the simulated period over")
+    show.add_argument("--seed", type=int, default=defaults.seed, help="seed of the fleet, readings and injections")
+    show.add_argument("--keep-running", action="store_true",
+                      help="keep the platform up after the summary, until Ctrl-C or `smartgrid down`")
+    show.set_defaults(command=_demo)
 
     dlq = commands.add_parser("dlq", help="dead letters: events that could not be processed")
     dlq_commands = dlq.add_subparsers(required=True, metavar="COMMAND")
@@ -122,6 +143,20 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 def _down(_args: argparse.Namespace, settings: Settings) -> int:
     return down(settings)
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    options = DemoOptions(
+        sensors=args.sensors, meters=args.meters, gateways=args.gateways, hours=args.hours,
+        interval_minutes=args.interval_minutes, duration_s=args.duration, seed=args.seed,
+        keep_running=args.keep_running,
+    )
+    try:
+        options.check()
+    except ValueError as error:
+        print(f"smartgrid demo: {error}", file=sys.stderr)
+        return 2
+    return demo(settings, options)
 
 
 def _dlq_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,8 +21,14 @@ import signal
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,13 +64,34 @@ class AlreadyRunningError(RuntimeError):
     """Raised when `up` finds another `smartgrid up` alive through the pid file."""
 
 
+@dataclass(frozen=True)
+class RunningPlatform:
+    """A started platform: public endpoints (`broker` first), domain DSNs, Kafka and the broker's topic."""
+
+    endpoints: dict[str, str]
+    dsns: dict[str, str]
+    kafka_bootstrap: str
+    broker_topic: str
+
+
 def up(settings: Settings) -> None:
     """Run the platform until SIGINT or SIGTERM, then stop everything it started (reused servers stay)."""
+    aio.run(_serve(settings))
+
+
+@asynccontextmanager
+async def running_platform(settings: Settings) -> AsyncIterator[RunningPlatform]:
+    """The whole platform, started and ready inside the block; what it started is stopped after it.
+
+    Holds the pid file and writes the state file like `up`, so `smartgrid down` and `smartgrid dlq`
+    work against it.
+    """
     functions = discover(settings.functions_dir)
     config = load_manifests(settings.eventing_dir)
     broker = _only_broker(config, settings.eventing_dir)
     with _pid_file(settings.state_dir / PID_FILE):
-        aio.run(_serve(settings, functions, config, broker))
+        async with AsyncExitStack() as stack:
+            yield await _start(stack, settings, functions, config, broker)
 
 
 def down(settings: Settings, timeout: float = DOWN_TIMEOUT_S) -> int:
@@ -93,14 +120,13 @@ def domain_environment(dsns: dict[str, str]) -> dict[str, str]:
     return {f"SMARTGRID_DSN_{domain.upper()}": dsn for domain, dsn in dsns.items()}
 
 
-async def _serve(settings: Settings, functions: list[Function], config: EventingConfig, broker: Broker) -> None:
+async def _serve(settings: Settings) -> None:
     stopping = asyncio.create_task(aio.until_stopped())
     await asyncio.sleep(0)  # the signal handlers are in place before anything starts
     try:
-        async with AsyncExitStack() as stack:
-            endpoints = await _start(stack, settings, functions, config, broker)
+        async with running_platform(settings) as platform:
             if not stopping.done():
-                for name, url in endpoints:
+                for name, url in platform.endpoints.items():
                     print(name, url)
                 sys.stdout.flush()
             await stopping
@@ -111,8 +137,8 @@ async def _serve(settings: Settings, functions: list[Function], config: Eventing
 
 async def _start(
     stack: AsyncExitStack, settings: Settings, functions: list[Function], config: EventingConfig, broker: Broker
-) -> list[tuple[str, str]]:
-    """Start everything, each stopped by `stack` in reverse; return (name, URL) of the public endpoints."""
+) -> RunningPlatform:
+    """Start everything, each stopped by `stack` in reverse; return what the platform offers."""
     state_dir = settings.state_dir.resolve()
     bootstrap = await _enter(stack, kafka_server(settings.kafka_bootstrap, state_dir))
     admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
@@ -153,7 +179,7 @@ async def _start(
     await plane.start()
     state_file = PlatformState(dict(endpoints), dsns).save(state_dir)
     stack.callback(state_file.unlink, missing_ok=True)
-    return endpoints
+    return RunningPlatform(dict(endpoints), dsns, bootstrap, broker.topic)
 
 
 async def _enter(stack: AsyncExitStack, manager: AbstractContextManager[T]) -> T:
@@ -220,9 +246,9 @@ def _read_pid(path: Path) -> int | None:
 
 
 def _is_up(pid: int) -> bool:
-    """True when `pid` is a live `smartgrid ... up` (not a zombie, not a stranger that reused the pid)."""
+    """True when `pid` is a live `smartgrid ... up` or `... demo` (not a zombie nor a stranger with its pid)."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return b"up" in args and any(b"smartgrid" in arg for arg in args)
+    return (b"up" in args or b"demo" in args) and any(b"smartgrid" in arg for arg in args)

@@ -1,0 +1,134 @@
+"""`smartgrid demo`: the platform (as `smartgrid up` runs it) with a simulated fleet as workload.
+
+Starts the platform, sends one simulated period of sensor readings over HTTP and gateway batches
+to Kafka, waits until processing settled, prints the summary, then stops the platform (or, with
+--keep-running, keeps it up until SIGINT or SIGTERM). The platform's logs go to
+`<state dir>/logs/demo.log`, so that the terminal shows the progress bar and the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from local import aio
+from local.demo.fleet import build_fleet
+from local.demo.observe import Expected, Observed, Observer, settle
+from local.demo.options import DemoOptions
+from local.demo.profiles import PROFILES, LoadProfile, load_profile
+from local.demo.senders import HttpSender, KafkaSender, registry_avro_encoder
+from local.demo.summary import Report, Timings, format_summary
+from local.demo.tally import Tally
+from local.demo.workload import send_period
+from local.platform import RunningPlatform, running_platform
+from shared.config import Settings
+
+INTERRUPTED = 130
+QUIET_S = 30.0  # longer than the Triggers' and the KafkaSource's whole retry schedule
+SETTLE_TIMEOUT_S = 900.0
+
+
+def demo(settings: Settings, options: DemoOptions) -> int:
+    """Run the demo (`options` checked); 0 when everything was processed as expected, 1 if not, 130 if interrupted."""
+    profiles = {name: load_profile(name) for name in PROFILES}
+    log_path = _log_to_file(settings.state_dir / "logs" / "demo.log")
+    print(f"smartgrid demo: starting the platform (logs in {log_path})", file=sys.stderr, flush=True)
+    return aio.run(_run(settings, options, profiles))
+
+
+async def _run(settings: Settings, options: DemoOptions, profiles: dict[str, LoadProfile]) -> int:
+    began = time.monotonic()
+    stopping = asyncio.create_task(aio.until_stopped())
+    await asyncio.sleep(0)  # the signal handlers are in place before anything starts
+    try:
+        async with running_platform(settings) as platform:
+            if stopping.done():
+                return INTERRUPTED
+            work = asyncio.create_task(_workload(settings, platform, options, profiles, time.monotonic() - began))
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                work.cancel()
+                with suppress(asyncio.CancelledError):
+                    await work
+                print("smartgrid demo: interrupted; stopping the platform", file=sys.stderr, flush=True)
+                return INTERRUPTED
+            report = work.result()
+            print(format_summary(report), flush=True)
+            if options.keep_running and not stopping.done():
+                print("\nthe platform keeps running: Ctrl-C or `smartgrid down` stops it", flush=True)
+                await stopping
+        return 0 if report.consistent else 1
+    finally:
+        stopping.cancel()
+
+
+async def _workload(
+    settings: Settings, platform: RunningPlatform, options: DemoOptions, profiles: dict[str, LoadProfile],
+    platform_s: float,
+) -> Report:
+    """Send the simulated period, wait until processing settled; return the report."""
+    period = options.period(datetime.now(UTC))
+    fleet = build_fleet(options.sensors, options.meters, options.gateways, options.seed)
+    avro = await asyncio.to_thread(registry_avro_encoder, platform.endpoints["registry"])
+    observer = Observer(platform.dsns["smartgrid"], platform.kafka_bootstrap, platform.broker_topic, period,
+                        [sensor.device_id for sensor in fleet.sensors], [meter.meter_id for meter in fleet.meters])
+    await observer.start()
+    try:
+        stored_before = await observer.stored_before()
+        tally = Tally()
+        sending_began = time.monotonic()
+        kafka = KafkaSender(platform.kafka_bootstrap, tally)
+        try:
+            async with HttpSender(platform.endpoints["ingest"], tally) as http:
+                await send_period(fleet, period, profiles, options.seed, options.duration_s, http, kafka, avro, tally)
+        finally:
+            await kafka.close()
+        settling_began = time.monotonic()
+        expected = Expected(
+            sensor_rows=max(0, tally.sensor_readings_accepted - stored_before[0]),
+            meter_rows=max(0, tally.meter_readings_produced - stored_before[1]),
+            dead_letters=tally.malformed_records.total(),
+            alerts=tally.expected_alerts_by_rule(),
+        )
+        observed, settled = await _settle(observer, expected)
+    finally:
+        await observer.close()
+    return Report(
+        options=options, period=period, feeders=len(fleet.feeders), tally=tally, expected=expected,
+        observed=observed, settled=settled, stored_before=stored_before,
+        timings=Timings(platform_s, settling_began - sending_began, time.monotonic() - settling_began,
+                        options.duration_s),
+        endpoints=platform.endpoints, dsn=platform.dsns["smartgrid"], broker_topic=platform.broker_topic,
+        state_dir=settings.state_dir.resolve(),
+    )
+
+
+async def _settle(observer: Observer, expected: Expected) -> tuple[Observed, bool]:
+    """Wait for processing to settle, with a bar of the rows stored."""
+    total = expected.sensor_rows + expected.meter_rows
+    with tqdm(total=total, desc="readings stored", unit="row", file=sys.stderr) as bar:
+
+        def show(observed: Observed) -> None:
+            bar.update(observed.sensor_rows + observed.meter_rows - bar.n)
+            bar.set_postfix_str(f"{observed.alerts.total():,} alerts, {observed.dead_letters.total():,} dead letters")
+
+        return await settle(observer.observe, expected, quiet_s=QUIET_S, timeout_s=SETTLE_TIMEOUT_S, on_change=show)
+
+
+def _log_to_file(path: Path) -> Path:
+    """Send log records to `path`; the terminal keeps errors only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setLevel(logging.ERROR)
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(file_handler)
+    return path.resolve()

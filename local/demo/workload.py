@@ -1,0 +1,96 @@
+"""The demo's workload: the simulated period's readings, anomalies and malformed input, sent paced
+over the wall-time budget with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from local.demo.anomalies import (
+    Anomaly,
+    apply_to_meter,
+    apply_to_sensor,
+    by_interval,
+    plan_anomalies,
+)
+from local.demo.fleet import Fleet, IntervalReadings, simulate
+from local.demo.malformed import (
+    HTTP_KINDS,
+    RECORD_KINDS,
+    Plan,
+    malformed_record,
+    malformed_request,
+    plan_malformed,
+)
+from local.demo.messages import (
+    AvroEncoder,
+    GatewayRecord,
+    HttpRequest,
+    gateway_record,
+    sensor_requests,
+)
+from local.demo.options import Period
+from local.demo.profiles import LoadProfile
+from local.demo.senders import HttpSender, KafkaSender
+from local.demo.tally import Tally
+
+
+@dataclass(frozen=True)
+class Injections:
+    """What a run injects: anomalies by interval and device, malformed requests and records by interval."""
+
+    anomalies: Mapping[int, Mapping[str, Sequence[Anomaly]]]
+    requests: Plan
+    records: Plan
+
+
+def plan_injections(fleet: Fleet, period: Period, seed: int) -> Injections:
+    """The seeded anomalies and malformed input of a run."""
+    return Injections(
+        by_interval(plan_anomalies(fleet, period.count, seed), period.count),
+        plan_malformed(HTTP_KINDS, len(fleet.sensors), period.count, seed, "http"),
+        plan_malformed(RECORD_KINDS, len(fleet.gateways), period.count, seed, "kafka"),
+    )
+
+
+def interval_messages(
+    fleet: Fleet, interval: IntervalReadings, injections: Injections, avro: AvroEncoder
+) -> tuple[list[HttpRequest], list[GatewayRecord]]:
+    """The HTTP requests and Kafka records of one interval, anomalies and malformed input included."""
+    anomalies = injections.anomalies.get(interval.index, {})
+    sensors = [apply_to_sensor(reading, anomalies[reading["device_id"]]) if reading["device_id"] in anomalies
+               else reading for reading in interval.sensor_readings]
+    batches = [
+        {**batch, "readings": [apply_to_meter(reading, anomalies[reading["meter_id"]])
+                               if reading["meter_id"] in anomalies else reading for reading in batch["readings"]]}
+        for batch in interval.meter_batches
+    ]
+    requests = sensor_requests(fleet, sensors)
+    for number, (kind, sensor) in enumerate(injections.requests.get(interval.index, ())):
+        requests.append(malformed_request(kind, sensors[sensor], f"malformed-{interval.index}-{number}"))
+    records = [gateway_record(gateway, batch, avro) for gateway, batch in zip(fleet.gateways, batches, strict=True)]
+    for kind, gateway in injections.records.get(interval.index, ()):
+        records.append(malformed_record(kind, fleet.gateways[gateway].gateway_id, batches[gateway], avro))
+    return requests, records
+
+
+async def send_period(
+    fleet: Fleet, period: Period, profiles: Mapping[str, LoadProfile], seed: int, duration_s: float,
+    http: HttpSender, kafka: KafkaSender, avro: AvroEncoder, tally: Tally,
+) -> None:
+    """Send every interval's messages, interval k not before k x duration/intervals seconds from now."""
+    injections = plan_injections(fleet, period, seed)
+    loop = asyncio.get_running_loop()
+    began, pace = loop.time(), duration_s / period.count
+    with tqdm(total=period.count, desc="simulated intervals", unit="interval", file=sys.stderr) as bar:
+        for interval in simulate(fleet, period, profiles, seed):
+            await asyncio.sleep(max(0.0, began + interval.index * pace - loop.time()))
+            requests, records = interval_messages(fleet, interval, injections, avro)
+            await asyncio.gather(http.send_all(requests), kafka.send_all(records))
+            readings = tally.sensor_readings_accepted + tally.meter_readings_produced
+            bar.set_postfix_str(f"{interval.moment:%H:%M} UTC, {readings:,} readings sent", refresh=False)
+            bar.update()
