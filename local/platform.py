@@ -101,17 +101,17 @@ def down(settings: Settings, timeout: float = DOWN_TIMEOUT_S) -> int:
     if pid is None or not _is_up(pid):
         if pid is not None:
             path.unlink(missing_ok=True)
-        print(f"smartgrid up is not running (no live pid in {path})")
+        print(f"no smartgrid up or demo is running (no live pid in {path})")
         return 0
     os.kill(pid, signal.SIGTERM)
     began = time.monotonic()
     while _read_pid(path) == pid and _is_up(pid):
         if time.monotonic() - began > timeout:
-            print(f"smartgrid down: expected smartgrid up (pid {pid}) to stop within {timeout:.0f} s "
+            print(f"smartgrid down: expected the platform (pid {pid}) to stop within {timeout:.0f} s "
                   "of SIGTERM, found it still running", file=sys.stderr)
             return 1
         time.sleep(0.1)
-    print(f"stopped smartgrid up (pid {pid}) in {time.monotonic() - began:.1f} s")
+    print(f"stopped the platform (pid {pid}) in {time.monotonic() - began:.1f} s")
     return 0
 
 
@@ -227,7 +227,7 @@ def _pid_file(path: Path) -> Iterator[None]:
     pid = _read_pid(path)
     if pid is not None and _is_up(pid):
         raise AlreadyRunningError(
-            f"expected no other smartgrid up, found one running as pid {pid} ({path}); stop it with `smartgrid down`"
+            f"expected no other smartgrid up or demo, found one running as pid {pid} ({path}); stop it with `smartgrid down`"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{os.getpid()}\n")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -18,9 +20,10 @@ from shared.stores.postgres import Database
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 
 _INSERT = """
-INSERT INTO dead_letters (event_id, event_type, event_source, attributes, data, error_dest, error_code, error_text)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (event_id, event_source, error_dest) DO UPDATE
+INSERT INTO dead_letters
+    (digest, event_id, event_type, event_source, attributes, data, error_dest, error_code, error_text)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (digest) DO UPDATE
     SET attributes = EXCLUDED.attributes, data = EXCLUDED.data, error_code = EXCLUDED.error_code,
         error_text = EXCLUDED.error_text, received_at = now(), replayed_at = NULL
     WHERE dead_letters.replayed_at IS NOT NULL
@@ -52,6 +55,12 @@ def error_text(event: CloudEvent) -> str | None:
         return encoded
 
 
+def digest(event: CloudEvent) -> bytes:
+    """What makes two dead letters the same one: all attributes and the data."""
+    attributes = orjson.dumps(event.attributes, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(attributes + b"\0" + (event.data or b"")).digest()
+
+
 def original_event(event: CloudEvent) -> CloudEvent:
     """The event as it was before dead-lettering: without the `knativeerror*` extensions."""
     attributes = {k: v for k, v in event.attributes.items() if k not in ERROR_EXTENSIONS}
@@ -65,11 +74,11 @@ class DeadLetterStore:
         self._database = database
 
     async def save(self, event: CloudEvent) -> int | None:
-        """Store a dead letter; a redelivered one is kept once. Returns its id when new or re-failed."""
+        """Store a dead letter; a redelivered one is kept once. Returns its id when new or failed again."""
         code = event.attributes.get("knativeerrorcode")
         async with self._database.connection() as conn:
             cursor = await conn.execute(_INSERT, (
-                event.id, event.type, event.source, Jsonb(event.attributes), event.data,
+                digest(event), event.id, event.type, event.source, Jsonb(event.attributes), event.data,
                 event.attributes.get("knativeerrordest"), int(code) if code and code.isdigit() else None,
                 error_text(event),
             ))

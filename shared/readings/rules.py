@@ -1,4 +1,5 @@
-"""The first anomaly rules, evaluated on every stored reading.
+"""The first anomaly rules, evaluated on every stored reading; each rule yields at most one
+violation per reading (the worst phase).
 
 - voltage outside 230 V +/- 10 % (207-253 V), any phase, sensors and meters: warning;
 - frequency outside 49.5-50.5 Hz: critical;
@@ -7,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,40 +41,38 @@ class Violation:
 def sensor_violations(reading: Mapping[str, Any]) -> Iterator[Violation]:
     """Every rule a sensor reading breaks."""
     device, feeder, ts = reading["device_id"], reading["feeder_id"], reading["timestamp"]
-    for phase, volts in _phases(reading.get("voltage_v")):
-        yield from _voltage(device, feeder, ts, phase, volts)
+    yield from _voltage(device, feeder, ts, _phases(reading.get("voltage_v")))
     frequency = reading.get("frequency_hz")
     if frequency is not None and not FREQUENCY_BAND_HZ[0] <= frequency <= FREQUENCY_BAND_HZ[1]:
         limit = FREQUENCY_BAND_HZ[0] if frequency < FREQUENCY_BAND_HZ[0] else FREQUENCY_BAND_HZ[1]
         yield Violation("frequency", "critical", device, feeder, ts, frequency, limit,
                         f"frequency {frequency:.3f} Hz outside {FREQUENCY_BAND_HZ[0]}-{FREQUENCY_BAND_HZ[1]} Hz")
     rated = reading.get("rated_current_a")
-    if rated:
-        for phase, amps in _phases(reading.get("current_a")):
-            if amps > rated:
-                yield Violation("overcurrent", "warning", device, feeder, ts, amps, rated,
-                                f"current {amps:.1f} A on {phase} above rated {rated:.1f} A")
+    over = [(phase, amps) for phase, amps in _phases(reading.get("current_a")) if rated and amps > rated]
+    if over:
+        phase, amps = max(over, key=lambda pair: pair[1])
+        yield Violation("overcurrent", "warning", device, feeder, ts, amps, rated,
+                        f"current {amps:.1f} A on {phase} above rated {rated:.1f} A")
 
 
 def meter_violations(reading: Mapping[str, Any]) -> Iterator[Violation]:
     """Every rule a meter reading breaks."""
     registers = reading["registers"]
-    for code, phase in METER_VOLTAGE_REGISTERS.items():
-        volts = registers.get(code)
-        if volts is not None:
-            yield from _voltage(reading["meter_id"], reading.get("feeder_id"), reading["timestamp"], phase, volts)
+    phases = [(phase, registers[code]) for code, phase in METER_VOLTAGE_REGISTERS.items() if code in registers]
+    yield from _voltage(reading["meter_id"], reading.get("feeder_id"), reading["timestamp"], phases)
 
 
-def _voltage(device: str, feeder: str | None, ts: datetime, phase: str, volts: float) -> Iterator[Violation]:
+def _voltage(device: str, feeder: str | None, ts: datetime, phases: Iterable[tuple[str, float]]) -> Iterator[Violation]:
+    """A violation for the phase farthest outside the band, if any is."""
     low, high = VOLTAGE_BAND
-    if not low <= volts <= high:
+    outside = [(phase, volts) for phase, volts in phases if not low <= volts <= high]
+    if outside:
+        phase, volts = max(outside, key=lambda pair: abs(pair[1] - NOMINAL_VOLTAGE_V))
         limit = low if volts < low else high
         yield Violation("voltage", "warning", device, feeder, ts, volts, limit,
                         f"voltage {volts:.1f} V on {phase} outside {low:.0f}-{high:.0f} V")
 
 
-def _phases(values: Mapping[str, float | None] | None) -> Iterator[tuple[str, float]]:
-    for key in ("l1", "l2", "l3"):
-        value = (values or {}).get(key)
-        if value is not None:
-            yield key.upper(), value
+def _phases(values: Mapping[str, float | None] | None) -> list[tuple[str, float]]:
+    values = values or {}
+    return [(key.upper(), value) for key in ("l1", "l2", "l3") if (value := values.get(key)) is not None]

@@ -119,7 +119,7 @@ def test_small_demo_reports_consistent_figures_and_keeps_running_until_down(demo
         down = subprocess.run([SMARTGRID, "down"], capture_output=True, text=True, env=demo_env, timeout=60,
                               check=False)
         assert down.returncode == 0, down.stderr
-        assert down.stdout.startswith(f"stopped smartgrid up (pid {process.pid})")
+        assert down.stdout.startswith(f"stopped the platform (pid {process.pid})")
         assert process.wait(30) == 0
         assert not (state / "platform.json").exists() and not (state / "up.pid").exists()
     finally:

@@ -255,7 +255,7 @@ def test_up_scales_functions_to_zero_and_down_stops_everything(
     # `down` stops everything `up` started.
     down = subprocess.run([SMARTGRID, "down"], env=platform_env, capture_output=True, text=True, timeout=30)
     assert down.returncode == 0, down.stderr
-    assert down.stdout.startswith(f"stopped smartgrid up (pid {platform.pid})")
+    assert down.stdout.startswith(f"stopped the platform (pid {platform.pid})")
     assert platform.wait(5) == 0
     assert [pid for pid in descendants if _alive(pid)] == []
     assert not any(port_open("127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])) for url in urls.values())
