@@ -97,24 +97,26 @@ class Deliverer:
         log.info("reply route=%s id=%s reply-id=%s type=%s", route.name, event.id, reply.id, reply.type)
 
     async def _post_with_retries(self, event: CloudEvent, url: str, route: Route) -> tuple[Attempt, int]:
+        """POST until an answer is final or the retries are spent; return it and the attempts made."""
         headers, body = to_http_binary(event)
+        first = await self._post(url, headers, body, route.timeout_s)
+        if first.ok or not first.retryable or route.spec.retry == 0:
+            return first, 1  # the common case, without building a retry policy
+        log_retry(route, event, 1, first)
 
-        def log_retry(state: RetryCallState) -> None:
-            delay = state.next_action.sleep if state.next_action else 0.0
-            log.info(
-                "retry route=%s id=%s attempt=%d %s delay=%.3fs",
-                route.name, event.id, state.attempt_number, state.outcome.result().describe(), delay,
-            )
+        def before_sleep(state: RetryCallState) -> None:
+            log_retry(route, event, state.attempt_number + 1, state.outcome.result())
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(route.spec.retry + 1),
-            wait=lambda state: route.spec.backoff(state.attempt_number),
+            stop=stop_after_attempt(route.spec.retry),
+            wait=lambda state: route.spec.backoff(state.attempt_number + 1),
             retry=retry_if_result(lambda attempt: not attempt.ok and attempt.retryable),
-            before_sleep=log_retry,
+            before_sleep=before_sleep,
             retry_error_callback=lambda state: state.outcome.result(),
         )
+        await asyncio.sleep(route.spec.backoff(1))
         attempt = await retrying(self._post, url, headers, body, route.timeout_s)
-        return attempt, retrying.statistics.get("attempt_number", 1)
+        return attempt, 1 + retrying.statistics.get("attempt_number", 1)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Attempt:
         try:
@@ -140,6 +142,12 @@ class Deliverer:
         else:
             log.error("dropped route=%s id=%s type=%s %s %s; dead-letter sink failed after %d attempt(s) %s",
                       route.name, event.id, event.type, why, failed.describe(), attempts, attempt.describe())
+
+
+def log_retry(route: Route, event: CloudEvent, attempt_number: int, failed: Attempt) -> None:
+    """Log that failed attempt n will be followed by another after the backoff delay."""
+    log.info("retry route=%s id=%s attempt=%d %s delay=%.3fs",
+             route.name, event.id, attempt_number, failed.describe(), route.spec.backoff(attempt_number))
 
 
 def _error_extensions(destination: str, failed: Attempt) -> dict[str, str]:
