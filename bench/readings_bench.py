@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import psycopg
 from confluent_kafka import Producer
 
@@ -190,6 +191,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--latency-rate", type=float, default=20.0, help="batches/s offered in the latency run")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--format", choices=["avro", "json"], default="avro",
+                        help="gateway records: Avro (Confluent wire format) or JSON")
     args = parser.parse_args()
 
     settings = Settings.from_env()
@@ -201,7 +204,8 @@ def main() -> None:
     print(f"encoding {args.batches + latency_batches + 20} batches of {args.batch_size} readings ...", flush=True)
     datums = {f"s{i:05d}-{prefix}": schema.validate(batch_datum(f"s{i:05d}-{prefix}", args.batch_size, day))
               for i in range(args.batches + latency_batches + 20)}
-    payloads = {site: wire.encode(schema, datum) for site, datum in datums.items()}
+    encode = (lambda datum: wire.encode(schema, datum)) if args.format == "avro" else orjson.dumps
+    payloads = {site: encode(datum) for site, datum in datums.items()}
     sites = list(payloads)
     warmup = {s: payloads[s] for s in sites[:20]}
     bulk = {s: payloads[s] for s in sites[20:20 + args.batches]}
@@ -228,7 +232,8 @@ def main() -> None:
 
     offered = args.latency_rate * args.batch_size
     print()
-    print(f"platform: {endpoints['broker']} (Kafka {bootstrap})")
+    print(f"platform: {endpoints['broker']} (Kafka {bootstrap}); gateway records in {args.format}, "
+          f"process workers: {os.environ.get('WORKERS', '1')}")
     print(f"{'figure':58} {'value':>14}")
     print(f"{'raw binary COPY of the same rows (unpartitioned)':58} {copy_rate:>11,.0f} /s")
     print(f"{'store write: COPY + INSERT ON CONFLICT, batches, no HTTP':58} {idempotent_rate:>11,.0f} /s")
