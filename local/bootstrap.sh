@@ -30,7 +30,8 @@ _sg_apt_install() {
         rm -f "$log"
     else
         cat "$log" >&2
-        _sg_die "apt-get could not install $*; output above and in $log"
+        _sg_say "apt-get could not install $*; output above and in $log"
+        return 1
     fi
 }
 
@@ -59,10 +60,12 @@ _sg_system_packages() {
     command -v memcached >/dev/null || missing+=(memcached)
     command -v redis-server >/dev/null || missing+=(redis-server)
     [ "${#missing[@]}" -eq 0 ] && return 0
-    if _sg_can_apt; then
-        _sg_apt_install "${missing[@]}"
-    else
+    if ! _sg_can_apt; then
         _sg_say "missing ${missing[*]}; install them (not root and no password-less sudo here)"
+    elif ! _sg_apt_install "${missing[@]}"; then
+        # Without PostgreSQL nothing runs; Redis and memcached serve later features only.
+        _sg_postgres_present || _sg_die "expected PostgreSQL (server or initdb), found none"
+        _sg_say "continuing without ${missing[*]}"
     fi
 }
 
@@ -72,7 +75,7 @@ _sg_venv() {
     if [ ! -x "$venv/bin/python" ]; then
         if ! python="$(_sg_find_python)"; then
             _sg_can_apt || _sg_die "expected python3 >= 3.11, found none; install it"
-            _sg_apt_install python3 python3-venv
+            _sg_apt_install python3 python3-venv || _sg_die "could not install python3"
             python="$(_sg_find_python)" || _sg_die "expected python3 >= 3.11 after installing it, found none"
         fi
         _sg_say "creating .venv with $python"
