@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -36,9 +37,19 @@ async def until_stopped() -> None:
 
 
 async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0,
-                shutdown_timeout: float = 5.0) -> tuple[web.AppRunner, str]:
-    """Serve an aiohttp application on host:port (0: a free port); return its runner and base URL."""
+                shutdown_timeout: float = 5.0, sock: socket.socket | None = None) -> tuple[web.AppRunner, str]:
+    """Serve an aiohttp application on `sock` if given, else host:port (0: a free port);
+    return its runner and base URL."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    site = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+    await site.start()
     return runner, f"http://{host}:{runner.addresses[0][1]}"
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (0: a free port), to serve on later: its port stays reserved."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock

@@ -48,7 +48,6 @@ from local.registry import registry_app
 from local.servers.databases import provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
-from local.servers.process import free_port
 from local.state import PlatformState
 from shared.config import Settings
 from shared.validation.catalogue import Catalogue
@@ -144,8 +143,11 @@ async def _start(
     admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
     dsns = await asyncio.to_thread(provision, admin_dsn, settings.db_prefix)
     env = domain_environment(dsns)
-    # Chosen before the functions start, since K_SINK must name it.
-    port = settings.ingress_port or free_port()
+    # Bound before the functions start, since K_SINK must name its port, and kept so that
+    # nothing started meanwhile can take it.
+    ingress_socket = aio.bound_socket("127.0.0.1", settings.ingress_port)
+    stack.callback(ingress_socket.close)
+    port = ingress_socket.getsockname()[1]
     broker_url = f"http://127.0.0.1:{port}/{broker.namespace}/{broker.name}"
     endpoints = [("broker", broker_url)]
     catalogue = Catalogue.load(settings.schemas_dir / "events", max_future_seconds=settings.max_future_seconds)
@@ -171,6 +173,7 @@ async def _start(
     plane = DataPlane(config, DataPlaneOptions(
         bootstrap=bootstrap,
         port=port,
+        sock=ingress_socket,
         service_urls=service_urls,
         max_event_bytes=settings.max_event_bytes,
         default_timeout_s=settings.delivery_timeout_s,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ class DataPlaneOptions:
     max_event_bytes: int = 1024 * 1024
     default_timeout_s: float = 60.0
     max_in_flight: int = 256
+    sock: socket.socket | None = None  # a socket bound beforehand, to serve the ingress on
 
 
 class DataPlane:
@@ -65,7 +67,9 @@ class DataPlane:
         self._consumers += [self._source_consumer(s, deliverer) for s in self.config.sources]
         await asyncio.gather(*(consumer.start() for consumer in self._consumers))
         ingress = Ingress(self.config, self._producer, self.options.max_event_bytes)
-        self._runner, self.url = await aio.serve(ingress.application(), self.options.host, self.options.port)
+        self._runner, self.url = await aio.serve(
+            ingress.application(), self.options.host, self.options.port, sock=self.options.sock
+        )
         return self.url
 
     async def stop(self) -> None:
