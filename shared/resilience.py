@@ -14,7 +14,15 @@ from tenacity import (
 )
 
 T = TypeVar("T")
+
+# Knative retries these answers (and connection errors); any other status >= 300 is final.
+RETRIED_STATUSES = frozenset({404, 408, 409, 429})
 log = logging.getLogger("smartgrid.resilience")
+
+
+def retryable_status(status: int) -> bool:
+    """True for an HTTP answer worth retrying, by Knative's rule: 5xx, 404, 408, 409, 429."""
+    return status >= 500 or status in RETRIED_STATUSES
 
 
 async def retry_transient(

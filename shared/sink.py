@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import aiohttp
 
 from shared.cloudevents import CloudEvent, to_http_binary
-from shared.resilience import retry_transient
+from shared.resilience import retry_transient, retryable_status
 
 
 class SinkUnavailable(RuntimeError):
@@ -16,7 +16,7 @@ class SinkUnavailable(RuntimeError):
 
 
 class SinkRejected(ValueError):
-    """Raised when the broker refused an event as invalid (4xx): retrying cannot help."""
+    """Raised when the broker's answer is final (e.g. 400 for an invalid event): retrying cannot help."""
 
 
 class EventSink:
@@ -54,10 +54,10 @@ class EventSink:
         try:
             async with self._session.post(self.url, data=body, headers=headers) as response:
                 text = await response.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (aiohttp.ClientError, TimeoutError) as error:
             raise SinkUnavailable(f"broker at {self.url} unreachable: {error or type(error).__name__}") from None
         if 200 <= response.status < 300:
             return
-        if 400 <= response.status < 500 and response.status not in (404, 408, 429):
+        if not retryable_status(response.status):
             raise SinkRejected(f"broker at {self.url} refused event {event.id}: {response.status} {text[:300]}")
         raise SinkUnavailable(f"broker at {self.url} answered {response.status}: {text[:300]}")

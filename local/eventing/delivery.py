@@ -22,10 +22,10 @@ from shared.cloudevents import (
     from_http,
     to_http_binary,
 )
+from shared.resilience import retryable_status
 
 log = logging.getLogger("smartgrid.eventing.delivery")
 
-RETRIED_STATUSES = frozenset({404, 408, 409, 429})
 ERROR_DATA_LIMIT = 1024
 _EXTENSION_NAME = re.compile(r"[^a-z0-9]")
 
@@ -60,7 +60,7 @@ class Attempt:
     @property
     def retryable(self) -> bool:
         """Knative retries 5xx, 404, 408, 409, 429 and connection errors."""
-        return self.status is None or self.status >= 500 or self.status in RETRIED_STATUSES
+        return self.status is None or retryable_status(self.status)
 
     def describe(self) -> str:
         return f"status={self.status}" if self.status is not None else f"error={self.error!r}"
@@ -124,7 +124,7 @@ class Deliverer:
                 url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as response:
                 return Attempt(response.status, await response.read(), response.headers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Attempt(None, error=f"no answer within {timeout_s:g} s")
         except aiohttp.ClientError as error:
             return Attempt(None, error=str(error) or type(error).__name__)
