@@ -20,6 +20,20 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_DSN_<DOMAIN>       | (none)             | a function's database, per domain (SMARTGRID, ...)   |
 | SMARTGRID_SCHEMA_REGISTRY_URL| (the catalogue)    | Confluent-API registry resolving Avro schema ids     |
 | SMARTGRID_DB_PREFIX          | (none)             | prefix of the local domain databases and roles       |
+| SMARTGRID_REDIS_URL          | (start redis-server)| Redis URL (redis://host:port/db); unset: a local one |
+| SMARTGRID_REDIS_PREFIX       | smartgrid:         | prefix of every Redis key the platform writes        |
+| SMARTGRID_SMTP_URL           | (start a mail sink)| SMTP server, smtp://[user:password@]host:port        |
+| SMARTGRID_MAIL_FROM          | smartgrid@localhost| sender address of notification mail                  |
+| SMARTGRID_WEBHOOK_SECRET     | (none)             | HMAC-SHA256 key signing webhook notifications        |
+| SMARTGRID_RULES_FILE         | <repo>/knative/config/alert-rules.yaml | alert rules (the ConfigMap) |
+| SMARTGRID_CHANNELS_FILE      | <repo>/knative/config/notification-channels.yaml | notification routing |
+| SMARTGRID_RETRY_ATTEMPTS     | 4                  | attempts of an outbound call on transient errors     |
+| SMARTGRID_RETRY_INITIAL_DELAY| 0.05               | first backoff delay, s (full jitter)                 |
+| SMARTGRID_RETRY_BASE         | 2                  | backoff growth factor per attempt                    |
+| SMARTGRID_RETRY_MAX_DELAY    | 2                  | largest backoff delay, s                             |
+| SMARTGRID_BREAKER_FAILURES   | 5                  | consecutive failures that open a circuit breaker     |
+| SMARTGRID_BREAKER_RECOVERY   | 60                 | seconds an open breaker waits before a half-open probe |
+| SMARTGRID_BREAKER_SUCCESSES  | 2                  | half-open successes that close the breaker again     |
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ from pathlib import Path
 import isodate
 
 _DSN_PREFIX = "SMARTGRID_DSN_"
+_REPO = Path(__file__).resolve().parents[1]
 
 
 class ConfigError(ValueError):
@@ -49,14 +64,28 @@ class Settings:
     idle_seconds: float = 30.0
     max_event_bytes: int = 1024 * 1024
     delivery_timeout_s: float = 60.0
-    schemas_dir: Path = Path(__file__).resolve().parents[1] / "schemas"
-    functions_dir: Path = Path(__file__).resolve().parents[1] / "functions"
-    eventing_dir: Path = Path(__file__).resolve().parents[1] / "eventing"
+    schemas_dir: Path = _REPO / "schemas"
+    functions_dir: Path = _REPO / "functions"
+    eventing_dir: Path = _REPO / "eventing"
     max_future_seconds: float = 300.0
     sink_url: str | None = None
     domain_dsns: Mapping[str, str] = field(default_factory=dict)
     schema_registry_url: str | None = None
     db_prefix: str = ""
+    redis_url: str | None = None
+    redis_prefix: str = "smartgrid:"
+    smtp_url: str | None = None
+    mail_from: str = "smartgrid@localhost"
+    webhook_secret: str | None = None
+    rules_file: Path = _REPO / "knative" / "config" / "alert-rules.yaml"
+    channels_file: Path = _REPO / "knative" / "config" / "notification-channels.yaml"
+    retry_attempts: int = 4
+    retry_initial_delay_s: float = 0.05
+    retry_base: float = 2.0
+    retry_max_delay_s: float = 2.0
+    breaker_failures: int = 5
+    breaker_recovery_s: float = 60.0
+    breaker_successes: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +116,20 @@ class Settings:
             },
             schema_registry_url=env.get("SMARTGRID_SCHEMA_REGISTRY_URL") or None,
             db_prefix=env.get("SMARTGRID_DB_PREFIX", ""),
+            redis_url=env.get("SMARTGRID_REDIS_URL") or None,
+            redis_prefix=env.get("SMARTGRID_REDIS_PREFIX", defaults.redis_prefix),
+            smtp_url=env.get("SMARTGRID_SMTP_URL") or None,
+            mail_from=env.get("SMARTGRID_MAIL_FROM") or defaults.mail_from,
+            webhook_secret=env.get("SMARTGRID_WEBHOOK_SECRET") or None,
+            rules_file=Path(env.get("SMARTGRID_RULES_FILE") or defaults.rules_file),
+            channels_file=Path(env.get("SMARTGRID_CHANNELS_FILE") or defaults.channels_file),
+            retry_attempts=_int(env, "SMARTGRID_RETRY_ATTEMPTS", defaults.retry_attempts),
+            retry_initial_delay_s=_float(env, "SMARTGRID_RETRY_INITIAL_DELAY", defaults.retry_initial_delay_s),
+            retry_base=_float(env, "SMARTGRID_RETRY_BASE", defaults.retry_base),
+            retry_max_delay_s=_float(env, "SMARTGRID_RETRY_MAX_DELAY", defaults.retry_max_delay_s),
+            breaker_failures=_int(env, "SMARTGRID_BREAKER_FAILURES", defaults.breaker_failures),
+            breaker_recovery_s=_float(env, "SMARTGRID_BREAKER_RECOVERY", defaults.breaker_recovery_s),
+            breaker_successes=_int(env, "SMARTGRID_BREAKER_SUCCESSES", defaults.breaker_successes),
         )
 
     def dsn(self, domain: str) -> str:
@@ -95,6 +138,12 @@ class Settings:
         if dsn is None:
             raise ConfigError(f"{_DSN_PREFIX}{domain.upper()}: expected the DSN of the {domain} database, found none")
         return dsn
+
+    def require_redis(self) -> str:
+        """The Redis URL; raises ConfigError when SMARTGRID_REDIS_URL is unset."""
+        if self.redis_url is None:
+            raise ConfigError("SMARTGRID_REDIS_URL: expected the URL of Redis (redis://host:port/db), found none")
+        return self.redis_url
 
     def require_sink(self) -> str:
         """The broker URL events are emitted to; raises ConfigError when K_SINK is unset."""

@@ -1,0 +1,28 @@
+"""Redis: one asyncio client per process, and the key namespace every key of the platform lives in."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+def connect(url: str, *, max_connections: int = 32) -> aioredis.Redis:
+    """A client of the Redis at `url` (redis://host:port/db); connects lazily, on first use."""
+    return aioredis.Redis.from_url(url, max_connections=max_connections, health_check_interval=30)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for a Redis failure worth retrying: the server unreachable or slow."""
+    return isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError))
+
+
+class Keys:
+    """Builds the platform's Redis keys under one prefix (SMARTGRID_REDIS_PREFIX), e.g. `smartgrid:rule:...`."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __call__(self, *parts: str) -> str:
+        """The key of `parts`, joined by ':' after the prefix."""
+        return self.prefix + ":".join(parts)
