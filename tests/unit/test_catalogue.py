@@ -27,6 +27,7 @@ METER = "com.smartgrid.meter.reading"
 BATCH = "com.smartgrid.meter.readings.batch"
 SENSOR = "com.smartgrid.sensor.reading"
 ALERT = "com.smartgrid.alert.raised"
+ALERT_CHANGES = ("com.smartgrid.alert.acknowledged", "com.smartgrid.alert.cleared", "com.smartgrid.alert.updated")
 WEATHER = "com.smartgrid.weather.observation"
 
 READING = {
@@ -289,13 +290,14 @@ def test_unknown_type(catalogue: Catalogue) -> None:
 
 
 def test_lookup(catalogue: Catalogue) -> None:
-    assert catalogue.types == (ALERT, METER, BATCH, SENSOR, WEATHER)
+    assert catalogue.types == (ALERT_CHANGES[0], ALERT_CHANGES[1], ALERT, ALERT_CHANGES[2], METER, BATCH, SENSOR, WEATHER)
     for type in catalogue.types:
         latest = catalogue.latest(type)
-        assert catalogue.versions(type) == [latest] and latest.version == 1 and latest.type == type
+        assert catalogue.versions(type)[-1] is latest and latest.version == len(catalogue.versions(type))
+        assert latest.type == type
         assert catalogue.by_id(latest.schema_id) is latest
         assert 0 < latest.schema_id < 2**31
-    assert len({catalogue.latest(type).schema_id for type in catalogue.types}) == 5
+    assert len({schema.schema_id for type in catalogue.types for schema in catalogue.versions(type)}) == 9
     with pytest.raises(UnknownSchemaId):
         catalogue.by_id(0)
 
@@ -304,6 +306,7 @@ def test_partition_keys(catalogue: Catalogue) -> None:
     keys = {type: catalogue.latest(type).partition_key for type in catalogue.types}
     assert keys == {
         ALERT: "device_id",
+        **{change: "device_id" for change in ALERT_CHANGES},
         METER: "meter_id",
         BATCH: "gateway_id",
         SENSOR: "device_id",
@@ -332,7 +335,8 @@ def test_schema_ids_are_stable_when_a_version_is_added(catalogue: Catalogue, tmp
     (events / WEATHER / "v2.avsc").write_bytes(orjson.dumps(schema))
     grown = Catalogue.load(events, max_future_seconds=300)
     for type in catalogue.types:
-        assert grown.versions(type)[0].schema_id == catalogue.latest(type).schema_id
+        for old, kept in zip(catalogue.versions(type), grown.versions(type)):
+            assert kept.schema_id == old.schema_id
     assert grown.latest(WEATHER).version == 2
     assert grown.validate(WEATHER, VALID[WEATHER])["snow_cm"] is None
 
