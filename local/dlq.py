@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from local.state import PlatformState
 from shared.config import Settings
 from shared.deadletters import DeadLetter, DeadLetterStore, original_event
+from shared.resilience import CircuitOpen, Downstreams
 from shared.sink import EventSink, SinkRejected, SinkUnavailable
 from shared.stores.postgres import Database
 
@@ -33,7 +34,7 @@ async def list_dead_letters(settings: Settings, *, include_replayed: bool, limit
 async def replay(settings: Settings, ids: Sequence[int] | None) -> tuple[list[int], list[tuple[int, str]]]:
     """Send pending dead letters (those of `ids`, or all) to the broker; return (replayed, failed)."""
     dsn, broker = targets(settings)
-    database, sink = Database(dsn, max_size=1), EventSink(broker)
+    database, sink = Database(dsn, max_size=1), EventSink(broker, Downstreams.from_settings(settings))
     store = DeadLetterStore(database)
     replayed: list[int] = []
     failed: list[tuple[int, str]] = []
@@ -41,7 +42,7 @@ async def replay(settings: Settings, ids: Sequence[int] | None) -> tuple[list[in
         for letter in await store.pending(ids):
             try:
                 await sink.send(original_event(letter.event))
-            except (SinkUnavailable, SinkRejected) as error:
+            except (SinkUnavailable, SinkRejected, CircuitOpen) as error:
                 failed.append((letter.id, str(error)))
                 continue
             await store.mark_replayed(letter.id)

@@ -1,9 +1,9 @@
 """`smartgrid up` and `smartgrid down`: the whole platform on one machine, and stopping it.
 
-`up` starts (or reuses) Kafka and PostgreSQL, provisions the domain databases, serves the event
+`up` starts (or reuses) Kafka, PostgreSQL and Redis, provisions the domain databases, serves the event
 catalogue as a Schema Registry, puts an Activator (scale to zero) in front of every function, and
 serves the eventing manifests with the data plane. Each function gets `K_SINK` (the broker URL),
-`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL` and one `SMARTGRID_DSN_<DOMAIN>` per domain.
+`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL`, `SMARTGRID_REDIS_URL` and one `SMARTGRID_DSN_<DOMAIN>` per domain.
 
 A ref to a Knative Service that has no function folder does not stop `up`: it is logged as a
 warning and resolves to MissingServices, which answers 503. The Trigger keeps consuming, so each
@@ -48,6 +48,7 @@ from local.registry import registry_app
 from local.servers.databases import provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
+from local.servers.redis import redis_server
 from local.state import PlatformState
 from shared.config import Settings
 from shared.validation.catalogue import Catalogue
@@ -55,6 +56,8 @@ from shared.validation.catalogue import Catalogue
 log = logging.getLogger("smartgrid.platform")
 
 PID_FILE = "up.pid"
+# Functions that serve an HTTP API (not CloudEvents) are listed with the path of their API.
+API_PATHS = {"alerts": "/api/v1/alerts"}
 DOWN_TIMEOUT_S = 20.0
 T = TypeVar("T")
 
@@ -142,7 +145,8 @@ async def _start(
     bootstrap = await _enter(stack, kafka_server(settings.kafka_bootstrap, state_dir))
     admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
     dsns = await asyncio.to_thread(provision, admin_dsn, settings.db_prefix)
-    env = domain_environment(dsns)
+    redis_url = await _enter(stack, redis_server(settings.redis_url, state_dir))
+    env = {**domain_environment(dsns), "SMARTGRID_REDIS_URL": redis_url}
     # Bound before the functions start, since K_SINK must name its port, and kept so that
     # nothing started meanwhile can take it.
     ingress_socket = aio.bound_socket("127.0.0.1", settings.ingress_port)
@@ -153,14 +157,14 @@ async def _start(
     catalogue = Catalogue.load(settings.schemas_dir / "events", max_future_seconds=settings.max_future_seconds)
     registry, registry_url = await aio.serve(registry_app(catalogue))
     stack.push_async_callback(registry.cleanup)
-    endpoints.append(("registry", registry_url))
+    endpoints += [("registry", registry_url), ("redis", redis_url)]
     env["SMARTGRID_SCHEMA_REGISTRY_URL"] = registry_url
     service_urls: dict[str, str] = {}
     for function in functions:
         activator = Activator(function, broker_url, env, state_dir / "logs" / "functions", settings.idle_seconds)
         stack.push_async_callback(activator.stop)
         service_urls[function.name] = await activator.start()
-        endpoints.append((function.name, activator.url))
+        endpoints.append((function.name, activator.url + API_PATHS.get(function.name, "")))
     missing = {name: users for name, users in _service_refs(config).items() if name not in service_urls}
     if missing:
         stand_in = MissingServices()

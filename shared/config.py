@@ -25,6 +25,7 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_SMTP_URL           | (start a mail sink)| SMTP server, smtp://[user:password@]host:port        |
 | SMARTGRID_MAIL_FROM          | smartgrid@localhost| sender address of notification mail                  |
 | SMARTGRID_WEBHOOK_SECRET     | (none)             | HMAC-SHA256 key signing webhook notifications        |
+| SMARTGRID_WEBHOOK_URL        | (start a receiver) | operators' webhook receiver (${SMARTGRID_WEBHOOK_URL}) |
 | SMARTGRID_RULES_FILE         | <repo>/knative/config/alert-rules.yaml | alert rules (the ConfigMap) |
 | SMARTGRID_CHANNELS_FILE      | <repo>/knative/config/notification-channels.yaml | notification routing |
 | SMARTGRID_RETRY_ATTEMPTS     | 4                  | attempts of an outbound call on transient errors     |
@@ -77,6 +78,7 @@ class Settings:
     smtp_url: str | None = None
     mail_from: str = "smartgrid@localhost"
     webhook_secret: str | None = None
+    webhook_url: str | None = None
     rules_file: Path = _REPO / "knative" / "config" / "alert-rules.yaml"
     channels_file: Path = _REPO / "knative" / "config" / "notification-channels.yaml"
     retry_attempts: int = 4
@@ -121,6 +123,7 @@ class Settings:
             smtp_url=env.get("SMARTGRID_SMTP_URL") or None,
             mail_from=env.get("SMARTGRID_MAIL_FROM") or defaults.mail_from,
             webhook_secret=env.get("SMARTGRID_WEBHOOK_SECRET") or None,
+            webhook_url=env.get("SMARTGRID_WEBHOOK_URL") or None,
             rules_file=Path(env.get("SMARTGRID_RULES_FILE") or defaults.rules_file),
             channels_file=Path(env.get("SMARTGRID_CHANNELS_FILE") or defaults.channels_file),
             retry_attempts=_int(env, "SMARTGRID_RETRY_ATTEMPTS", defaults.retry_attempts),

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import aiohttp
 
 from shared.cloudevents import CloudEvent, to_http_binary
-from shared.resilience import retry_transient, retryable_status
+from shared.resilience import Downstreams, retryable_status
 
 
 class SinkUnavailable(RuntimeError):
@@ -19,21 +19,22 @@ class SinkRejected(ValueError):
     """Raised when the broker's answer is final (e.g. 400 for an invalid event): retrying cannot help."""
 
 
-class EventSink:
-    """Posts events in HTTP binary mode to one URL, retrying transient failures."""
+def _is_unavailable(error: BaseException) -> bool:
+    return isinstance(error, SinkUnavailable)
 
-    def __init__(self, url: str, *, attempts: int = 3, timeout_s: float = 10.0) -> None:
+
+class EventSink:
+    """Posts events in HTTP binary mode to one URL through the `broker` downstream (retries, breaker)."""
+
+    def __init__(self, url: str, downstreams: Downstreams, *, timeout_s: float = 10.0) -> None:
         self.url = url
-        self._attempts = attempts
+        self._broker = downstreams.get("broker", _is_unavailable)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, event: CloudEvent) -> None:
-        """Deliver one event; raises SinkUnavailable or SinkRejected."""
-        await retry_transient(
-            lambda: self._post(event), lambda error: isinstance(error, SinkUnavailable),
-            attempts=self._attempts, what=f"emit {event.type} to {self.url}",
-        )
+        """Deliver one event; raises SinkUnavailable, SinkRejected or CircuitOpen."""
+        await self._broker.call(lambda: self._post(event), what=f"emit {event.type} to {self.url}")
 
     async def send_all(self, events: Iterable[CloudEvent]) -> None:
         """Deliver events concurrently; raises the first failure after all settled."""

@@ -13,6 +13,7 @@ import pytest
 from local.servers.databases import drop, provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
+from local.servers.redis import redis_server
 from shared.config import Settings
 
 
@@ -49,6 +50,13 @@ def kafka_bootstrap(settings: Settings, state_dir: Path) -> Iterator[str]:
     """Bootstrap servers of a running Kafka."""
     with kafka_server(settings.kafka_bootstrap, state_dir) as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(settings: Settings, state_dir: Path) -> Iterator[str]:
+    """The URL of a running Redis: SMARTGRID_REDIS_URL, else a private redis-server of this session."""
+    with redis_server(settings.redis_url, state_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

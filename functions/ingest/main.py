@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.config import Settings
-from shared.http import json_error, probe
+from shared.http import circuit_open, json_error, probe
 from shared.ingest import Ingestor
+from shared.resilience import CircuitOpen, Downstreams
 from shared.sink import EventSink, SinkUnavailable
 from shared.validation.catalogue import Catalogue
 
 settings = Settings.from_env()
-ingestor = Ingestor(Catalogue.load(), EventSink(settings.require_sink()))
+ingestor = Ingestor(Catalogue.load(), EventSink(settings.require_sink(), Downstreams.from_settings(settings)))
 
 
 @functions_framework.aio.http
@@ -33,4 +34,6 @@ async def handler(request: Request) -> Response:
         report = await ingestor.ingest_http(request.headers, body)
     except SinkUnavailable as error:
         return json_error(503, "broker unavailable", str(error))
+    except CircuitOpen as error:
+        return circuit_open(error)
     return JSONResponse(report.to_dict(), status_code=report.status)

@@ -1,8 +1,8 @@
 """process: the Trigger subscriber for reading events (and the gateways' KafkaSource sink).
 
-Stores each reading once in the `smartgrid` database, evaluates the first anomaly rules and
-emits `com.smartgrid.alert.raised` to the broker. 200 when stored; 400 for bad data (the
-broker dead-letters it at once); 503 when the database or broker is unavailable (retried).
+Stores each reading once in the `smartgrid` database (the alert rules run in `detect`). 200 when
+stored; 400 for bad data (the broker dead-letters it at once); 503 when the database is
+unavailable (retried).
 """
 
 import functions_framework.aio
@@ -11,20 +11,23 @@ from starlette.responses import Response
 
 from shared.config import Settings
 from shared.http import cloudevent_endpoint
+from shared.readings.decoding import ReadingDecoder
 from shared.readings.processor import ReadingProcessor
 from shared.readings.store import ReadingStore, prepare_connection
-from shared.sink import EventSink
-from shared.stores.postgres import Database
+from shared.resilience import Downstreams
+from shared.stores.postgres import Database, is_transient
 from shared.validation.catalogue import Catalogue
 from shared.validation.registry import RegistryClient
 
 settings = Settings.from_env()
 catalogue = Catalogue.load()
 processor = ReadingProcessor(
-    catalogue,
+    ReadingDecoder(
+        catalogue,
+        RegistryClient(settings.schema_registry_url).event_schema if settings.schema_registry_url else catalogue.by_id,
+    ),
     ReadingStore(Database(settings.dsn("smartgrid"), configure=prepare_connection)),
-    EventSink(settings.require_sink()),
-    RegistryClient(settings.schema_registry_url).event_schema if settings.schema_registry_url else catalogue.by_id,
+    database=Downstreams.from_settings(settings).get("postgres:smartgrid", is_transient),
 )
 endpoint = cloudevent_endpoint(processor.process, settings.max_event_bytes)
 

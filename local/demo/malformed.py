@@ -26,7 +26,7 @@ from shared.cloudevents import (
     to_http_binary,
     to_structured,
 )
-from shared.readings.processor import SENSOR_READING
+from shared.readings.decoding import SENSOR_READING
 
 HTTP_KINDS = (
     "invalid-json", "unknown-type", "missing-field", "wrong-type", "timestamp-in-future", "timestamp-too-old",

@@ -19,7 +19,7 @@ from shared.cloudevents import (
     to_http_binary,
     to_structured,
 )
-from shared.readings.processor import SENSOR_READING
+from shared.readings.decoding import SENSOR_READING
 
 JSON_HEADERS = (("content-type", b"application/json"),)
 

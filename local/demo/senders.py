@@ -14,7 +14,7 @@ import orjson
 from local.demo.messages import AvroEncoder, GatewayRecord, HttpRequest
 from local.demo.tally import Tally
 from local.eventing.kafka import AsyncProducer, KafkaUnavailable
-from shared.readings.processor import METER_BATCH
+from shared.readings.decoding import METER_BATCH
 from shared.validation.registry import GATEWAY_TOPICS, RegistryClient
 from shared.validation.wire import encode
 

@@ -7,6 +7,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
+class StateConflict(RuntimeError):
+    """Raised when watched keys kept changing under an optimistic transaction; the caller retries later (5xx)."""
+
+
 def connect(url: str, *, max_connections: int = 32) -> aioredis.Redis:
     """A client of the Redis at `url` (redis://host:port/db); connects lazily, on first use."""
     return aioredis.Redis.from_url(url, max_connections=max_connections, health_check_interval=30)

@@ -203,14 +203,13 @@ def test_up_scales_functions_to_zero_and_down_stops_everything(
     record = platform_dirs / "echo.jsonl"
     assert platform.stdout is not None
     lines = _lines(platform.stdout)
-    endpoints = [lines.get(timeout=45) for _ in range(4)]
-
-    broker_line, registry_line, echo_line, replier_line = endpoints
-    assert broker_line.startswith("broker http://127.0.0.1:") and broker_line.endswith(f"/{NAMESPACE}/default")
-    assert registry_line.startswith("registry http://127.0.0.1:")
-    assert echo_line.startswith("echo http://127.0.0.1:")
-    assert replier_line.startswith("replier http://127.0.0.1:")
+    endpoints = [lines.get(timeout=45)]
+    while not endpoints[-1].startswith("replier "):
+        endpoints.append(lines.get(timeout=45))
     urls = {line.split()[0]: line.split()[1] for line in endpoints}
+    assert endpoints[0].startswith("broker http://127.0.0.1:") and endpoints[0].endswith(f"/{NAMESPACE}/default")
+    assert urls["registry"].startswith("http://127.0.0.1:") and urls["redis"].startswith("redis://127.0.0.1:")
+    assert urls["echo"].startswith("http://127.0.0.1:") and urls["replier"].startswith("http://127.0.0.1:")
     broker = urls["broker"]
 
     def received() -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from local.demo.profiles import (
 from local.demo.workload import interval_messages, plan_injections
 from shared.cloudevents import CloudEvent
 from shared.ingest import Ingestor
-from shared.readings.processor import ReadingProcessor
+from shared.readings.decoding import ReadingDecoder
 from shared.readings.rules import meter_violations, sensor_violations
 from shared.validation.catalogue import Catalogue
 from shared.validation.validators import InvalidData
@@ -221,7 +221,7 @@ async def test_ingest_accepts_the_readings_and_refuses_each_malformed_kind(
 def test_process_reads_gateway_records_and_refuses_malformed_ones(
     fleet: Fleet, day: list[IntervalReadings], catalogue: Catalogue
 ) -> None:
-    processor = ReadingProcessor(catalogue, None, None, catalogue.by_id)  # type: ignore[arg-type]
+    processor = ReadingDecoder(catalogue, catalogue.by_id)
     injections = plan_injections(fleet, DAY, seed=7)
     avro = avro_of(catalogue)
     _, records = interval_messages(fleet, day[0], injections, avro)

@@ -58,9 +58,20 @@ def _load_yaml_docs(path: Path) -> list[Any]:
 
 
 def _manifest_files() -> list[Path]:
-    """YAML files under the manifest folders, kustomizations excluded."""
+    """YAML files under the manifest folders, kustomizations and ConfigMap data files excluded."""
     files = [p for d in MANIFEST_DIRS for p in (REPO_ROOT / d).rglob("*.y*ml")]
-    return sorted(p for p in files if p.name != KUSTOMIZATION)
+    data = set(_generated_from())
+    return sorted(p for p in files if p.name != KUSTOMIZATION and p.resolve() not in data)
+
+
+def _generated_from() -> list[Path]:
+    """Files that kustomizations turn into ConfigMaps (configMapGenerator `files`): data, not manifests."""
+    return [
+        (kustomization.parent / entry.rpartition("=")[2]).resolve()
+        for kustomization in _kustomizations()
+        for generator in (_load_yaml_docs(kustomization)[0] or {}).get("configMapGenerator", [])
+        for entry in generator.get("files", [])
+    ]
 
 
 def _kustomizations() -> list[Path]:
@@ -215,6 +226,11 @@ def test_kustomization_resources_exist(kustomization: Path) -> None:
         if not (res.is_file() or (res / KUSTOMIZATION).is_file())
     ]
     assert not missing, f"missing resources: {missing}"
+
+
+def test_config_map_files_exist() -> None:
+    """Each configMapGenerator file is there for kustomize to read."""
+    assert all(path.is_file() for path in _generated_from())
 
 
 def test_every_manifest_is_in_a_kustomization() -> None:

@@ -18,7 +18,8 @@ SMARTGRID = str(Path(sys.executable).with_name("smartgrid"))
 
 @pytest.fixture(scope="session")
 def platform(
-    kafka_bootstrap: str, pg_admin_dsn: str, db_prefix: str, domain_dsns: dict[str, str], tmp_path_factory
+    kafka_bootstrap: str, pg_admin_dsn: str, redis_url: str, db_prefix: str, domain_dsns: dict[str, str],
+    tmp_path_factory,
 ) -> Iterator[dict[str, str]]:
     """Endpoint name -> URL of a running `smartgrid up` on this session's servers and databases."""
     state_dir = tmp_path_factory.mktemp("platform")
@@ -26,6 +27,7 @@ def platform(
         **os.environ,
         "SMARTGRID_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "SMARTGRID_PG_DSN": pg_admin_dsn,
+        "SMARTGRID_REDIS_URL": redis_url,
         "SMARTGRID_DB_PREFIX": db_prefix,
         "SMARTGRID_STATE_DIR": str(state_dir),
     }

@@ -1,0 +1,152 @@
+"""The alert API behind `/api/v1/alerts`: list with filters, one alert, its history, acknowledge, clear.
+
+| method | path                                   | answer                                          |
+|--------|----------------------------------------|-------------------------------------------------|
+| GET    | /api/v1/alerts?status=&severity=&feeder=&rule=&device=&since=&until=&limit= | alerts, newest first |
+| GET    | /api/v1/alerts/{id}                    | one alert                                       |
+| GET    | /api/v1/alerts/{id}/history            | its changes, oldest first                       |
+| POST   | /api/v1/alerts/{id}/acknowledge        | body {"by": "<operator>"}; 409 unless open      |
+| POST   | /api/v1/alerts/{id}/clear              | body {"by": "<operator>"}; 409 when cleared     |
+
+`status` is open (default: not cleared), acknowledged, cleared or all; times are RFC 3339. Errors are
+JSON bodies naming the field: 400 bad parameter, 404 unknown alert or path, 409 wrong status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.alerting.operations import AlertClosed, AlertOperations, UnknownAlert
+from shared.alerting.rules import SEVERITIES
+from shared.alerting.store import AlertFilter, AlertStore
+from shared.http import downstream_failure, json_error, probe
+
+PREFIX = "/api/v1/alerts"
+STATUSES = ("open", "acknowledged", "cleared", "all")
+MAX_LIMIT = 1000
+_ROUTES = re.compile(rf"^{PREFIX}(?:/(?P<id>[^/]+)(?:/(?P<action>history|acknowledge|clear))?)?/?$")
+
+
+class BadParameter(ValueError):
+    """Raised for a query parameter or body field of the wrong form; names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AlertApi:
+    """Answers the alert API's requests."""
+
+    def __init__(self, alerts: AlertStore, operations: AlertOperations) -> None:
+        self._alerts = alerts
+        self._operations = operations
+
+    async def __call__(self, request: Request) -> Response:
+        """Route one request."""
+        match = _ROUTES.match(request.url.path)
+        if match is None:
+            return probe(request) if request.method == "GET" else _not_found(request)
+        alert_id, action = match["id"], match["action"]
+        handler: Callable[[], Awaitable[Any]] | None = None
+        if request.method == "GET" and alert_id is None:
+            handler = lambda: self._alerts.list(alert_filter(request.query_params))  # noqa: E731
+        elif request.method == "GET" and action is None:
+            handler = lambda: self._one(alert_id)  # noqa: E731
+        elif request.method == "GET" and action == "history":
+            handler = lambda: self._history(alert_id)  # noqa: E731
+        elif request.method == "POST" and action in ("acknowledge", "clear"):
+            handler = lambda: self._operate(action, alert_id, request)  # noqa: E731
+        if handler is None:
+            return json_error(405, "method not allowed", f"expected another method for {request.url.path}, "
+                                                         f"found {request.method}", field="method")
+        try:
+            return _json(await handler())
+        except BadParameter as error:
+            return json_error(400, "bad request", str(error), field=error.field)
+        except UnknownAlert as error:
+            return json_error(404, "unknown alert", str(error), field="alert_id")
+        except AlertClosed as error:
+            return json_error(409, "alert status", str(error), field="status")
+        except Exception as error:
+            answer = downstream_failure(error, path=request.url.path)
+            if answer is None:
+                raise
+            return answer
+
+    async def _one(self, alert_id: str) -> dict[str, Any]:
+        alert = await self._alerts.get(alert_id)
+        if alert is None:
+            raise UnknownAlert(f"expected a known alert id, found {alert_id!r}")
+        return alert
+
+    async def _history(self, alert_id: str) -> list[dict[str, Any]]:
+        await self._one(alert_id)
+        return await self._alerts.history(alert_id)
+
+    async def _operate(self, action: str, alert_id: str, request: Request) -> dict[str, Any]:
+        actor = _actor(await request.body())
+        if action == "acknowledge":
+            return await self._operations.acknowledge(alert_id, actor)
+        return await self._operations.clear(alert_id, actor)
+
+
+def alert_filter(params: Any) -> AlertFilter:
+    """The filter of a list request's query parameters; raises BadParameter naming one."""
+    status = params.get("status", "open")
+    if status not in STATUSES:
+        raise BadParameter("status", f"expected one of {', '.join(STATUSES)}, found {status!r}")
+    severity = params.get("severity")
+    if severity is not None and severity not in SEVERITIES:
+        raise BadParameter("severity", f"expected one of {', '.join(SEVERITIES)}, found {severity!r}")
+    return AlertFilter(
+        status=None if status == "all" else status, severity=severity, feeder_id=params.get("feeder"),
+        rule_id=params.get("rule"), device_id=params.get("device"),
+        since=_time(params, "since"), until=_time(params, "until"), limit=_limit(params),
+    )
+
+
+def _time(params: Any, name: str) -> datetime | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise BadParameter(name, f"expected an RFC 3339 time with offset (2026-11-22T10:00:00Z), found {text!r}")
+    return value
+
+
+def _limit(params: Any) -> int:
+    text = params.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadParameter("limit", f"expected a whole number from 1 to {MAX_LIMIT}, found {text!r}")
+    return int(text)
+
+
+def _actor(body: bytes) -> str:
+    try:
+        document = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        raise BadParameter("body", "expected a JSON object such as {\"by\": \"operator\"}, found invalid JSON") from None
+    actor = document.get("by") if isinstance(document, dict) else None
+    if not isinstance(actor, str) or not actor.strip():
+        raise BadParameter("by", f"expected the operator's name as a non-empty string, found {actor!r}")
+    return actor.strip()
+
+
+def _json(value: Any) -> Response:
+    return Response(orjson.dumps(value), media_type="application/json")
+
+
+def _not_found(request: Request) -> Response:
+    return json_error(404, "not found", f"expected a path under {PREFIX}, found {request.url.path}", field="path")

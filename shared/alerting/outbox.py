@@ -1,0 +1,55 @@
+"""The outbox of alert transitions: stored in PostgreSQL and published to the broker, then forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from shared.alerting.events import alert_event
+from shared.alerting.statestore import StateStore
+from shared.alerting.store import AlertStore
+from shared.resilience import Downstream
+from shared.sink import EventSink
+
+LEASE_WAIT_S = 5.0
+LEASE_POLL_S = 0.01
+
+
+class Publisher:
+    """Empties the outbox: each transition stored (once) and published (same event id on a retry)."""
+
+    def __init__(self, states: StateStore, alerts: AlertStore, sink: EventSink, source: str, *,
+                 database: Downstream) -> None:
+        self._states = states
+        self._alerts = alerts
+        self._database = database
+        self._sink = sink
+        self._source = source
+
+    async def publish(self) -> int:
+        """Store and publish every pending transition, one replica at a time; returns how many this one did.
+
+        A replica that finds another publishing waits for it (its own transitions may have come after
+        the other read the outbox), up to LEASE_WAIT_S; what is left then goes with the next call.
+        """
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + LEASE_WAIT_S
+        while not await self._states.lease_publisher(token):
+            if time.monotonic() > deadline:
+                return 0
+            await asyncio.sleep(LEASE_POLL_S)
+        try:
+            return await self._publish_pending()
+        finally:
+            await self._states.end_publisher_lease(token)
+
+    async def _publish_pending(self) -> int:
+        pending = await self._states.outbox()
+        if not pending:
+            return 0
+        await self._database.call(lambda: self._alerts.record(pending), what=f"store {len(pending)} alert changes")
+        for transition in pending:  # one at a time: a raised alert reaches the broker before its clear
+            await self._sink.send(alert_event(transition, self._source))
+        await self._states.published(pending)
+        return len(pending)

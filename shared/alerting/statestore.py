@@ -1,0 +1,139 @@
+"""Rule state in Redis, so that any replica of detect continues where another stopped.
+
+Keys (under SMARTGRID_REDIS_PREFIX): `alerting:device:<id>` one JSON DeviceState per device;
+`alerting:deadlines` a sorted set of devices by missing-data deadline; `alerting:outbox` a hash of
+transitions not yet stored and published, by event id; `alerting:clock` the event-time watermark;
+`alerting:generation` the set of meters with registered generation.
+
+Every change of device states runs as an optimistic transaction (WATCH, read, compute, MULTI/EXEC,
+again on conflict), and writes its transitions to the outbox in the same transaction: a crash after
+it loses nothing, the next call publishes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from shared.alerting.engine import DeviceState, Transition
+from shared.stores.redis import Keys, StateConflict
+
+Change = Callable[[dict[str, DeviceState]], list[Transition]]
+Deadline = Callable[[DeviceState], float | None]
+# The clock follows event time: the newest reading's time, plus the wall time passed since it came.
+_ADVANCE = """
+local newest = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
+if tonumber(ARGV[1]) > newest then
+  redis.call('HSET', KEYS[1], 'at', ARGV[1], 'wall', ARGV[2])
+end
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
+MAX_CONFLICTS = 50
+PUBLISHER_LEASE_MS = 30_000
+
+
+class StateStore:
+    """Device states, deadlines, outbox, clock and generation registry of the rule engine."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, wall: Callable[[], float] = time.time) -> None:
+        self._redis = client
+        self._key = keys
+        self._wall = wall
+        self._advance = client.register_script(_ADVANCE)
+        self._release = client.register_script(_RELEASE)
+
+    async def change(self, device_ids: Iterable[str], change: Change, deadline: Deadline) -> list[Transition]:
+        """Apply `change` to the devices' states atomically; store them, their deadlines and the outbox."""
+        keys = {device: self._key("alerting", "device", device) for device in dict.fromkeys(device_ids)}
+        if not keys:
+            return []
+        for _ in range(MAX_CONFLICTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*keys.values())
+                    stored = await pipe.mget(*keys.values())
+                    states = {
+                        device: DeviceState.from_json(raw) if raw else DeviceState(device)
+                        for device, raw in zip(keys, stored)
+                    }
+                    transitions = change(states)
+                    pipe.multi()
+                    self._write(pipe, keys, states, transitions, deadline)
+                    await pipe.execute()
+                    return transitions
+                except WatchError:
+                    continue
+        raise StateConflict(f"expected to update {len(keys)} device states, found them changing "
+                            f"{MAX_CONFLICTS} times in a row")
+
+    def _write(self, pipe: aioredis.client.Pipeline, keys: dict[str, str], states: dict[str, DeviceState],
+               transitions: list[Transition], deadline: Deadline) -> None:
+        pipe.mset({keys[device]: state.to_json() for device, state in states.items()})
+        deadlines = self._key("alerting", "deadlines")
+        due = {device: at for device, state in states.items() if (at := deadline(state)) is not None}
+        if due:
+            pipe.zadd(deadlines, due)
+        if len(due) < len(states):
+            pipe.zrem(deadlines, *(device for device in states if device not in due))
+        if transitions:
+            pipe.hset(self._key("alerting", "outbox"), mapping={t.event_id: t.to_json() for t in transitions})
+
+    async def state(self, device_id: str) -> DeviceState | None:
+        """One device's state, None when the engine never saw it."""
+        raw = await self._redis.get(self._key("alerting", "device", device_id))
+        return DeviceState.from_json(raw) if raw else None
+
+    async def due(self, now: float, limit: int = 1000) -> list[str]:
+        """Devices whose missing-data deadline has passed at `now`."""
+        members = await self._redis.zrangebyscore(self._key("alerting", "deadlines"), "-inf", now, 0, limit)
+        return [member.decode() for member in members]
+
+    async def outbox(self) -> list[Transition]:
+        """Transitions not yet stored and published, oldest first."""
+        entries = await self._redis.hvals(self._key("alerting", "outbox"))
+        return sorted((Transition.from_json(entry) for entry in entries), key=lambda t: (t.at, t.raised_at))
+
+    async def lease_publisher(self, token: str) -> bool:
+        """Become the one replica publishing the outbox (for at most PUBLISHER_LEASE_MS); False when another is."""
+        return bool(await self._redis.set(self._key("alerting", "publisher"), token, nx=True, px=PUBLISHER_LEASE_MS))
+
+    async def end_publisher_lease(self, token: str) -> None:
+        """Give the publisher lease back, if it still is ours."""
+        await self._release(keys=[self._key("alerting", "publisher")], args=[token])
+
+    async def enqueue(self, transitions: Iterable[Transition]) -> None:
+        """Put transitions made outside `change` (an operator's acknowledgement) into the outbox."""
+        entries = {t.event_id: t.to_json() for t in transitions}
+        if entries:
+            await self._redis.hset(self._key("alerting", "outbox"), mapping=entries)
+
+    async def published(self, transitions: Iterable[Transition]) -> None:
+        """Forget transitions that are stored and published."""
+        ids = [t.event_id for t in transitions]
+        if ids:
+            await self._redis.hdel(self._key("alerting", "outbox"), *ids)
+
+    async def advance_clock(self, newest_at: float) -> None:
+        """Move the event-time clock to `newest_at` if it is newer."""
+        await self._advance(keys=[self._key("alerting", "clock")], args=[newest_at, self._wall()])
+
+    async def now(self) -> float | None:
+        """The event-time clock: the newest reading's time plus wall time since; None before any reading."""
+        clock = await self._redis.hmget(self._key("alerting", "clock"), "at", "wall")
+        if clock[0] is None:
+            return None
+        return float(clock[0]) + max(0.0, self._wall() - float(clock[1]))
+
+    async def generation(self) -> frozenset[str]:
+        """Meters with registered generation (they may export)."""
+        return frozenset(member.decode() for member in await self._redis.smembers(self._key("alerting", "generation")))
+
+    async def register_generation(self, meter_ids: Iterable[str]) -> int:
+        """Register generation at meters; returns how many were new."""
+        meters = list(meter_ids)
+        return await self._redis.sadd(self._key("alerting", "generation"), *meters) if meters else 0
