@@ -8,7 +8,7 @@ a redelivered reading changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -58,7 +58,7 @@ class Transition:
 
     def to_json(self) -> bytes:
         """The transition as JSON (for the outbox)."""
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, data: bytes) -> Transition:
@@ -88,8 +88,8 @@ class DeviceState:
     open: dict[str, OpenAlert] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        """The state as JSON (one Redis value per device)."""
-        return orjson.dumps(asdict(self))
+        """The state as JSON (one Redis value per device); orjson writes dataclasses as objects."""
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, data: bytes) -> DeviceState:
