@@ -3,7 +3,9 @@
 `up` starts (or reuses) Kafka, PostgreSQL and Redis, provisions the domain databases, serves the event
 catalogue as a Schema Registry, puts an Activator (scale to zero) in front of every function, and
 serves the eventing manifests with the data plane. Each function gets `K_SINK` (the broker URL),
-`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL`, `SMARTGRID_REDIS_URL` and one `SMARTGRID_DSN_<DOMAIN>` per domain.
+`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL`, `SMARTGRID_REDIS_URL` and one `SMARTGRID_DSN_<DOMAIN>` per domain,
+and the notification sinks: `SMARTGRID_SMTP_URL` (else a local mail sink), `SMARTGRID_WEBHOOK_URL` (else a
+local webhook receiver) and `SMARTGRID_WEBHOOK_SECRET` (else one generated for this run).
 
 A ref to a Knative Service that has no function folder does not stop `up`: it is logged as a
 warning and resolves to MissingServices, which answers 503. The Trigger keeps consuming, so each
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -49,6 +52,8 @@ from local.servers.databases import provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
 from local.servers.redis import redis_server
+from local.servers.smtp import mail_sink, without_password
+from local.servers.webhook import webhook_receiver
 from local.state import PlatformState
 from shared.config import Settings
 from shared.validation.catalogue import Catalogue
@@ -146,7 +151,11 @@ async def _start(
     admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
     dsns = await asyncio.to_thread(provision, admin_dsn, settings.db_prefix)
     redis_url = await _enter(stack, redis_server(settings.redis_url, state_dir))
-    env = {**domain_environment(dsns), "SMARTGRID_REDIS_URL": redis_url}
+    smtp_url = await _enter(stack, mail_sink(settings.smtp_url, state_dir))
+    webhook_secret = settings.webhook_secret or secrets.token_hex(32)
+    webhook_url = await stack.enter_async_context(webhook_receiver(settings.webhook_url, webhook_secret, state_dir))
+    env = {**domain_environment(dsns), "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_SMTP_URL": smtp_url,
+           "SMARTGRID_WEBHOOK_URL": webhook_url, "SMARTGRID_WEBHOOK_SECRET": webhook_secret}
     # Bound before the functions start, since K_SINK must name its port, and kept so that
     # nothing started meanwhile can take it.
     ingress_socket = aio.bound_socket("127.0.0.1", settings.ingress_port)
@@ -157,7 +166,8 @@ async def _start(
     catalogue = Catalogue.load(settings.schemas_dir / "events", max_future_seconds=settings.max_future_seconds)
     registry, registry_url = await aio.serve(registry_app(catalogue))
     stack.push_async_callback(registry.cleanup)
-    endpoints += [("registry", registry_url), ("redis", redis_url)]
+    endpoints += [("registry", registry_url), ("redis", redis_url), ("smtp", without_password(smtp_url)),
+                  ("webhook", webhook_url)]
     env["SMARTGRID_SCHEMA_REGISTRY_URL"] = registry_url
     service_urls: dict[str, str] = {}
     for function in functions:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-import aiohttp
-
 from shared.cloudevents import CloudEvent, to_http_binary
-from shared.resilience import Downstreams, retryable_status
+from shared.outbound import Poster, Unreachable
+from shared.resilience import Downstreams
 
 
 class SinkUnavailable(RuntimeError):
@@ -29,8 +28,7 @@ class EventSink:
     def __init__(self, url: str, downstreams: Downstreams, *, timeout_s: float = 10.0) -> None:
         self.url = url
         self._broker = downstreams.get("broker", _is_unavailable)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._poster = Poster(url, timeout_s=timeout_s)
 
     async def send(self, event: CloudEvent) -> None:
         """Deliver one event; raises SinkUnavailable, SinkRejected or CircuitOpen."""
@@ -45,20 +43,16 @@ class EventSink:
 
     async def close(self) -> None:
         """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
+        await self._poster.close()
 
     async def _post(self, event: CloudEvent) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         headers, body = to_http_binary(event)
         try:
-            async with self._session.post(self.url, data=body, headers=headers) as response:
-                text = await response.text()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise SinkUnavailable(f"broker at {self.url} unreachable: {error or type(error).__name__}") from None
-        if 200 <= response.status < 300:
+            answer = await self._poster.post(body, headers)
+        except Unreachable as error:
+            raise SinkUnavailable(f"broker at {error}") from None
+        if answer.ok:
             return
-        if not retryable_status(response.status):
-            raise SinkRejected(f"broker at {self.url} refused event {event.id}: {response.status} {text[:300]}")
-        raise SinkUnavailable(f"broker at {self.url} answered {response.status}: {text[:300]}")
+        if not answer.retryable:
+            raise SinkRejected(f"broker at {self.url} refused event {event.id}: {answer.status} {answer.text}")
+        raise SinkUnavailable(f"broker at {self.url} answered {answer.status}: {answer.text}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,9 @@ from local.servers.databases import drop, provision
 from local.servers.kafka import kafka_server
 from local.servers.postgres import postgres_server
 from local.servers.redis import redis_server
+from local.servers.smtp import mail_sink as local_mail_sink
+from local.servers.smtp import read_mail
+from local.servers.webhook import WebhookReceiver
 from shared.config import Settings
 
 
@@ -73,3 +79,34 @@ def domain_dsns(pg_admin_dsn: str, db_prefix: str) -> Iterator[dict[str, str]]:
         yield provision(pg_admin_dsn, prefix)
     finally:
         drop(pg_admin_dsn, prefix)
+
+
+@dataclass(frozen=True)
+class LocalMail:
+    """The session's local SMTP sink: where to send, and what it stored."""
+
+    url: str
+    state_dir: Path
+
+    def messages(self) -> list[EmailMessage]:
+        """Every message received so far, oldest first."""
+        return read_mail(self.state_dir)
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMail]:
+    """A local SMTP sink for this session (always local, so that tests can read what it received)."""
+    state_dir = tmp_path_factory.mktemp("mail-sink")
+    with local_mail_sink(None, state_dir) as url:
+        yield LocalMail(url, state_dir)
+
+
+@pytest.fixture(scope="session")
+async def webhook_receiver(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WebhookReceiver]:
+    """A local webhook receiver for this session, with a secret of its own; tests may stop and start it."""
+    receiver = WebhookReceiver(secrets.token_hex(16), tmp_path_factory.mktemp("webhooks"))
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()

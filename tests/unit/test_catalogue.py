@@ -29,6 +29,8 @@ SENSOR = "com.smartgrid.sensor.reading"
 ALERT = "com.smartgrid.alert.raised"
 ALERT_CHANGES = ("com.smartgrid.alert.acknowledged", "com.smartgrid.alert.cleared", "com.smartgrid.alert.updated")
 WEATHER = "com.smartgrid.weather.observation"
+NOTIFICATION_FAILED = "com.smartgrid.notification.failed"
+NOTIFICATION_SENT = "com.smartgrid.notification.sent"
 
 READING = {
     "meter_id": "MTR-000123",
@@ -290,14 +292,17 @@ def test_unknown_type(catalogue: Catalogue) -> None:
 
 
 def test_lookup(catalogue: Catalogue) -> None:
-    assert catalogue.types == (ALERT_CHANGES[0], ALERT_CHANGES[1], ALERT, ALERT_CHANGES[2], METER, BATCH, SENSOR, WEATHER)
+    assert catalogue.types == (
+        ALERT_CHANGES[0], ALERT_CHANGES[1], ALERT, ALERT_CHANGES[2], METER, BATCH, NOTIFICATION_FAILED,
+        NOTIFICATION_SENT, SENSOR, WEATHER,
+    )
     for type in catalogue.types:
         latest = catalogue.latest(type)
         assert catalogue.versions(type)[-1] is latest and latest.version == len(catalogue.versions(type))
         assert latest.type == type
         assert catalogue.by_id(latest.schema_id) is latest
         assert 0 < latest.schema_id < 2**31
-    assert len({schema.schema_id for type in catalogue.types for schema in catalogue.versions(type)}) == 9
+    assert len({schema.schema_id for type in catalogue.types for schema in catalogue.versions(type)}) == 11
     with pytest.raises(UnknownSchemaId):
         catalogue.by_id(0)
 
@@ -311,6 +316,8 @@ def test_partition_keys(catalogue: Catalogue) -> None:
         BATCH: "gateway_id",
         SENSOR: "device_id",
         WEATHER: "station_id",
+        NOTIFICATION_FAILED: "alert_id",
+        NOTIFICATION_SENT: "alert_id",
     }
 
 

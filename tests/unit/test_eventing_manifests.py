@@ -447,3 +447,13 @@ def test_repository_eventing_folder_parses() -> None:
     assert [found.delivery.backoff(n) for n in range(1, 6)] == [1, 2, 4, 8, 16]
     for trigger_ in config.triggers:
         assert config.broker(trigger_.namespace, trigger_.broker) is not None
+
+
+def test_notify_gets_every_alert_event_and_none_of_its_own() -> None:
+    (trigger_,) = [t for t in load_manifests(REPO_ROOT / "eventing").triggers if t.name == "notify-alerts"]
+    assert trigger_.subscriber == Destination(service="notify", namespace="smartgrid")
+    for change in ("raised", "updated", "acknowledged", "cleared"):
+        assert trigger_.matches({"type": f"com.smartgrid.alert.{change}"})
+    assert not trigger_.matches({"type": "com.smartgrid.notification.sent"})
+    assert trigger_.delivery is not None and trigger_.delivery.dead_letter_sink == Destination(
+        service="deadletter", namespace="smartgrid")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,15 +28,6 @@ def sensor_event(device: str, minute: float, **values: Any) -> CloudEvent:
     data = {"device_id": device, "feeder_id": "F9", "timestamp": (START + timedelta(minutes=minute)).isoformat(),
             "voltage_v": {"l1": 230.0}, "frequency_hz": 50.0, "active_power_kw": 10.0 + minute, **values}
     return new_event("com.smartgrid.sensor.reading", "/test", f"{device}-{minute}", data, partitionkey=device)
-
-
-@pytest.fixture
-async def broker() -> AsyncIterator[Subscriber]:
-    """An HTTP endpoint standing in for the broker: records the emitted events."""
-    subscriber = Subscriber()
-    await subscriber.start()
-    yield subscriber
-    await subscriber.stop()
 
 
 @pytest.fixture
