@@ -58,13 +58,16 @@ _sg_system_packages() {
     local missing=()
     _sg_postgres_present || missing+=(postgresql)
     command -v memcached >/dev/null || missing+=(memcached)
-    command -v redis-server >/dev/null || missing+=(redis-server)
+    [ -n "${SMARTGRID_REDIS_URL:-}" ] || command -v redis-server >/dev/null || missing+=(redis-server)
     [ "${#missing[@]}" -eq 0 ] && return 0
     if ! _sg_can_apt; then
         _sg_say "missing ${missing[*]}; install them (not root and no password-less sudo here)"
     elif ! _sg_apt_install "${missing[@]}"; then
-        # Without PostgreSQL nothing runs; Redis and memcached serve later features only.
+        # Without PostgreSQL nothing runs; without Redis no alerting (unless SMARTGRID_REDIS_URL names
+        # one); memcached serves later features only.
         _sg_postgres_present || _sg_die "expected PostgreSQL (server or initdb), found none"
+        [ -n "${SMARTGRID_REDIS_URL:-}" ] || command -v redis-server >/dev/null \
+            || _sg_die "expected redis-server (apt-get install redis-server) or SMARTGRID_REDIS_URL, found neither"
         _sg_say "continuing without ${missing[*]}"
     fi
 }
