@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from local import aio, dlq
+from local import aio, dlq, forecast_cli
 from local.demo.options import DemoOptions
 from local.demo.profiles import ProfileDataMissing
 from local.demo.runner import demo
@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int, action="append", dest="ids", help="a dead letter's ID (repeatable)")
     which.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
     again.set_defaults(command=_dlq_replay)
+
+    forecast_cli.add_parser(commands)
     return parser
 
 

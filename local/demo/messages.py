@@ -60,9 +60,11 @@ def sensor_event(reading: dict[str, Any]) -> CloudEvent:
 
 def sensor_requests(fleet: Fleet, readings: Sequence[dict[str, Any]]) -> list[HttpRequest]:
     """The requests of one interval's sensor readings: one per binary or structured sensor, one batch per feeder."""
+    sensors = {sensor.device_id: sensor for sensor in fleet.sensors}
     requests: list[HttpRequest] = []
     batches: dict[int, list[dict[str, Any]]] = {}
-    for sensor, reading in zip(fleet.sensors, readings, strict=True):
+    for reading in readings:
+        sensor = sensors[reading["device_id"]]
         if sensor.mode == "binary":
             headers, body = to_http_binary(sensor_event(reading))
             requests.append(HttpRequest(headers, body, (reading,)))

@@ -19,19 +19,25 @@ from pathlib import Path
 from tqdm import tqdm
 
 from local import aio
+from local.demo.anomalies import SILENCE
+from local.demo.expected_alerts import ExpectedAlerts
 from local.demo.fleet import build_fleet
+from local.demo.generation import register_generation
 from local.demo.observe import Expected, Observed, Observer, settle
 from local.demo.options import DemoOptions
 from local.demo.profiles import PROFILES, LoadProfile, load_profile
-from local.demo.senders import HttpSender, KafkaSender, registry_avro_encoder
+from local.demo.senders import METER_TOPIC, HttpSender, KafkaSender, registry_avro_encoder
 from local.demo.summary import Report, Timings, format_summary
 from local.demo.tally import Tally
-from local.demo.workload import send_period
+from local.demo.workload import plan_injections, send_period
+from local.eventing.manifests import load_manifests
 from local.platform import RunningPlatform, running_platform
+from shared.alerting.rules import RuleSet
 from shared.config import Settings
 
 INTERRUPTED = 130
 QUIET_S = 30.0  # longer than the Triggers' and the KafkaSource's whole retry schedule
+MET_QUIET_S = 3.0  # once as expected: for missing-data alerts and notifications to come in
 SETTLE_TIMEOUT_S = 900.0
 
 
@@ -76,26 +82,34 @@ async def _workload(
     """Send the simulated period, wait until processing settled; return the report."""
     period = options.period(datetime.now(UTC))
     fleet = build_fleet(options.sensors, options.meters, options.gateways, options.seed)
+    injections = plan_injections(fleet, period, options.seed)
     avro = await asyncio.to_thread(registry_avro_encoder, platform.endpoints["registry"])
-    observer = Observer(platform.dsns["smartgrid"], platform.kafka_bootstrap, platform.broker_topic, period,
-                        [sensor.device_id for sensor in fleet.sensors], [meter.meter_id for meter in fleet.meters])
+    generation = await register_generation(platform.endpoints["redis"], settings.redis_prefix,
+                                           [meter.meter_id for meter in fleet.meters if meter.pv_kwp])
+    expected_alerts = ExpectedAlerts(RuleSet.load(settings.rules_file), generation)
+    observer = Observer(platform.dsns["smartgrid"], period, [sensor.device_id for sensor in fleet.sensors],
+                        [meter.meter_id for meter in fleet.meters], expected_alerts.timed_rules)
     await observer.start()
     try:
         stored_before = await observer.stored_before()
-        tally = Tally()
+        alerts_before = await observer.alerts_before()
+        tally = Tally(expected_alerts)
         sending_began = time.monotonic()
         kafka = KafkaSender(platform.kafka_bootstrap, tally)
         try:
             async with HttpSender(platform.endpoints["ingest"], tally) as http:
-                await send_period(fleet, period, profiles, options.seed, options.duration_s, http, kafka, avro, tally)
+                await send_period(fleet, period, profiles, options.seed, injections, options.duration_s, http, kafka,
+                                  avro, tally)
         finally:
             await kafka.close()
         settling_began = time.monotonic()
+        record_consumers = _record_consumers(settings)
         expected = Expected(
             sensor_rows=max(0, tally.sensor_readings_accepted - stored_before[0]),
             meter_rows=max(0, tally.meter_readings_produced - stored_before[1]),
-            dead_letters=tally.malformed_records.total(),
-            alerts=tally.expected_alerts_by_rule(),
+            dead_letters=tally.malformed_records.total() * record_consumers,
+            alerts=expected_alerts.by_rule(alerts_before),
+            timed_rules=expected_alerts.timed_rules,
         )
         observed, settled = await _settle(observer, expected)
     finally:
@@ -103,11 +117,20 @@ async def _workload(
     return Report(
         options=options, period=period, feeders=len(fleet.feeders), tally=tally, expected=expected,
         observed=observed, settled=settled, stored_before=stored_before,
+        alerts_before=len(alerts_before.intersection(expected_alerts.raised)), record_consumers=record_consumers,
+        silenced=frozenset(anomaly.device_id for anomaly in injections.planned if anomaly.kind == SILENCE),
         timings=Timings(platform_s, settling_began - sending_began, time.monotonic() - settling_began,
                         options.duration_s),
-        endpoints=platform.endpoints, dsn=platform.dsns["smartgrid"], broker_topic=platform.broker_topic,
-        state_dir=settings.state_dir.resolve(),
+        endpoints=platform.endpoints, dsn=platform.dsns["smartgrid"], state_dir=settings.state_dir.resolve(),
     )
+
+
+def _record_consumers(settings: Settings) -> int:
+    """The KafkaSources that read the meter topic and dead-letter what they cannot process: each
+    malformed record becomes one dead letter per source."""
+    sources = load_manifests(settings.eventing_dir).sources
+    return sum(1 for source in sources if METER_TOPIC in source.topics and source.delivery is not None
+               and source.delivery.dead_letter_sink is not None)
 
 
 async def _settle(observer: Observer, expected: Expected) -> tuple[Observed, bool]:
@@ -119,7 +142,8 @@ async def _settle(observer: Observer, expected: Expected) -> tuple[Observed, boo
             bar.update(observed.sensor_rows + observed.meter_rows - bar.n)
             bar.set_postfix_str(f"{observed.alerts.total():,} alerts, {observed.dead_letters.total():,} dead letters")
 
-        return await settle(observer.observe, expected, quiet_s=QUIET_S, timeout_s=SETTLE_TIMEOUT_S, on_change=show)
+        return await settle(observer.observe, expected, quiet_s=QUIET_S, met_quiet_s=MET_QUIET_S,
+                            timeout_s=SETTLE_TIMEOUT_S, on_change=show)
 
 
 def _log_to_file(path: Path) -> Path:

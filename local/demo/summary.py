@@ -11,9 +11,12 @@ from local.demo.observe import Expected, Observed
 from local.demo.options import DemoOptions, Period
 from local.demo.senders import METER_TOPIC
 from local.demo.tally import Tally, percentile
+from local.servers.smtp import MAIL_FOLDER
+from local.servers.webhook import WEBHOOKS_FILE
 from shared.config import Settings
 
 WIDTH = 34
+STATUSES = ("open", "acknowledged", "cleared")
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,12 @@ class Report:
     observed: Observed
     settled: bool
     stored_before: tuple[int, int]
+    alerts_before: int
+    record_consumers: int
+    silenced: frozenset[str]
     timings: Timings
     endpoints: dict[str, str]
     dsn: str
-    broker_topic: str
     state_dir: Path
 
     @property
@@ -90,12 +95,12 @@ def format_summary(report: Report) -> str:
         lines.append(f"  (already stored by an earlier run, so not again: {report.stored_before[0]:,} sensor and "
                      f"{report.stored_before[1]:,} meter readings of this fleet at these times)")
     lines += [
-        f"alerts raised (com.smartgrid.alert.raised on {report.broker_topic}), distinct, by rule",
-        *(_line(rule, observed.alerts[rule], f"expected {expected.alerts[rule]:,}")
-          for rule in sorted(set(observed.alerts) | set(expected.alerts))),
-        _line("alerts", observed.alerts.total(), f"expected {expected.alerts.total():,}"),
+        *_alert_lines(report),
+        *_notification_lines(report),
         "dead letters (table dead_letters, this run)",
-        _line("dead-lettered", observed.dead_letters.total(), f"expected {expected.dead_letters:,}, by reason:"),
+        _line("dead-lettered", observed.dead_letters.total(),
+              f"expected {expected.dead_letters:,} (each malformed record from {report.record_consumers} "
+              f"KafkaSource(s)), by reason:"),
         *_breakdown(observed.dead_letters),
         "",
         *_timing_lines(report),
@@ -104,6 +109,49 @@ def format_summary(report: Report) -> str:
         *_where_to_look(report),
     ]
     return "\n".join(lines)
+
+
+def _alert_lines(report: Report) -> list[str]:
+    """Distinct alerts raised by this run per rule, against those expected, with their status now."""
+    expected, observed = report.expected, report.observed
+    lines = ["alerts raised (table alerts, by this run), distinct, by rule"]
+    for rule in sorted(set(observed.alerts) | set(expected.alerts)):
+        if rule in expected.timed_rules:
+            planned = len(report.silenced & observed.timed_devices)
+            others = len(observed.timed_devices - report.silenced)
+            note = (f"not compared (depends on timing): on {planned} of {len(report.silenced)} silenced devices, "
+                    f"{others} other device(s)")
+        else:
+            note = f"expected {expected.alerts[rule]:,}"
+        lines.append(_line(rule, observed.alerts[rule], f"{note}; {_statuses(observed, rule)}"))
+    timed = ", ".join(sorted(expected.timed_rules))
+    lines.append(_line("alerts", observed.alerts.total(),
+                       f"expected {expected.alerts.total():,} besides {timed}; {_statuses(observed)}"))
+    if report.alerts_before:
+        lines.append(f"  (already raised by an earlier run, so not again: {report.alerts_before:,} alerts)")
+    return lines
+
+
+def _statuses(observed: Observed, rule: str | None = None) -> str:
+    """`<n> open, <n> cleared`: the alerts' status now, of one rule or of all."""
+    counts: Counter[str] = Counter()
+    for (alert_rule, status), count in observed.alert_statuses.items():
+        if rule is None or alert_rule == rule:
+            counts[status] += count
+    shown = [status for status in STATUSES if status != "acknowledged" or counts[status]]
+    return ", ".join(f"{counts[status]:,} {status}" for status in shown)
+
+
+def _notification_lines(report: Report) -> list[str]:
+    """Notification attempts since the run began, by channel and status (when the platform records them)."""
+    attempts = report.observed.notifications
+    if attempts is None:
+        return ["notifications: none recorded (no table notification_attempts in this database)"]
+    lines = ["notifications (table notification_attempts, this run), by channel and status"]
+    lines += [_line(f"{channel} {status}", count) for (channel, status), count in sorted(attempts.items())]
+    note = "" if attempts or "notify" in report.endpoints else "no notify function in this platform"
+    lines.append(_line("notifications", attempts.total(), note))
+    return lines
 
 
 def _timing_lines(report: Report) -> list[str]:
@@ -124,7 +172,8 @@ def _verdict(report: Report) -> str:
                 "every malformed message refused")
     problems = []
     if not report.settled:
-        problems.append("processing did not reach the expected counts before it stopped changing")
+        differing = ", ".join(report.expected.differences(report.observed))
+        problems.append(f"{differing} not as expected when the wait for processing ended")
     if report.tally.malformed_accepted:
         problems.append(f"{report.tally.malformed_accepted} malformed request(s) accepted")
     if report.tally.http_failed or report.tally.kafka_failed:
@@ -144,6 +193,8 @@ def _where_to_look(report: Report) -> list[str]:
     meters = (f"SELECT date_trunc('hour', ts) AS hour, round(sum(import_kw)::numeric) AS import_kw, "
               f"round(sum(export_kw)::numeric) AS export_kw FROM meter_readings "
               f"WHERE ts >= '{start}' AND ts < '{end}' GROUP BY 1 ORDER BY 1")
+    alerts = (f"SELECT rule_id, severity, status, count(*) FROM alerts WHERE raised_at >= '{start}' "
+              f"AND raised_at < '{end}' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
     custom = report.state_dir != Settings().state_dir.resolve()
     state = f"SMARTGRID_STATE_DIR={shlex.quote(str(report.state_dir))} " if custom else ""
     lines = ["look at them" + ("" if report.options.keep_running else
@@ -151,10 +202,26 @@ def _where_to_look(report: Report) -> list[str]:
                                "or the demo with --keep-running, to query them through it)"),
              f"  {psql} {_double_quoted(sensors)}",
              f"  {psql} {_double_quoted(meters)}",
+             f"  {psql} {_double_quoted(alerts)}",
+             *_alert_places(report),
              f"  {state}smartgrid dlq list",
              f"  logs: {logs}/demo.log (platform), {logs}/functions/<function>.log",
              *(f"  {name:<12}{url}" for name, url in report.endpoints.items())]
     return lines
+
+
+def _alert_places(report: Report) -> list[str]:
+    """The alert API's listing of the period, and where the local mail sink and webhook receiver keep what they got."""
+    endpoints, since = report.endpoints, f"{report.period.start:%Y-%m-%dT%H:%M:%SZ}"
+    places = []
+    if "alerts" in endpoints:
+        listing = f"{endpoints['alerts']}?status=all&since={since}&limit=1000"
+        places.append(f"  curl {shlex.quote(listing)}")
+    if "smtp" in endpoints:
+        places.append(f"  mail: {report.state_dir / MAIL_FOLDER} (Maildir of the local SMTP sink, one file a message)")
+    if "webhook" in endpoints:
+        places.append(f"  webhooks: {report.state_dir / WEBHOOKS_FILE} (one JSON line a request)")
+    return places
 
 
 def _double_quoted(sql: str) -> str:

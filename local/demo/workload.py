@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tqdm import tqdm
 
@@ -41,49 +42,62 @@ from local.demo.tally import Tally
 
 @dataclass(frozen=True)
 class Injections:
-    """What a run injects: anomalies by interval and device, malformed requests and records by interval."""
+    """What a run injects: the anomalies (also by interval and device), malformed requests and records
+    by interval; and the length of an interval in hours."""
 
+    planned: tuple[Anomaly, ...]
     anomalies: Mapping[int, Mapping[str, Sequence[Anomaly]]]
     requests: Plan
     records: Plan
+    interval_h: float
 
 
 def plan_injections(fleet: Fleet, period: Period, seed: int) -> Injections:
     """The seeded anomalies and malformed input of a run."""
+    minutes = round(period.interval.total_seconds() / 60)
+    planned = plan_anomalies(fleet, period.count, minutes, seed)
     return Injections(
-        by_interval(plan_anomalies(fleet, period.count, seed), period.count),
+        planned,
+        by_interval(planned, period.count),
         plan_malformed(HTTP_KINDS, len(fleet.sensors), period.count, seed, "http"),
         plan_malformed(RECORD_KINDS, len(fleet.gateways), period.count, seed, "kafka"),
+        minutes / 60,
     )
 
 
 def interval_messages(
     fleet: Fleet, interval: IntervalReadings, injections: Injections, avro: AvroEncoder
 ) -> tuple[list[HttpRequest], list[GatewayRecord]]:
-    """The HTTP requests and Kafka records of one interval, anomalies and malformed input included."""
-    anomalies = injections.anomalies.get(interval.index, {})
-    sensors = [apply_to_sensor(reading, anomalies[reading["device_id"]]) if reading["device_id"] in anomalies
-               else reading for reading in interval.sensor_readings]
+    """The HTTP requests and Kafka records of one interval, anomalies and malformed input included
+    (malformed input is made from genuine readings; a gateway whose meters are all silent sends nothing)."""
+    index, anomalies = interval.index, injections.anomalies.get(interval.index, {})
+    sensors = [
+        apply_to_sensor(reading, anomalies[reading["device_id"]]) if reading["device_id"] in anomalies else reading
+        for reading in interval.sensor_readings
+    ]
     batches = [
-        {**batch, "readings": [apply_to_meter(reading, anomalies[reading["meter_id"]])
-                               if reading["meter_id"] in anomalies else reading for reading in batch["readings"]]}
+        {**batch, "readings": _sent([
+            apply_to_meter(reading, anomalies[reading["meter_id"]], index, injections.interval_h)
+            if reading["meter_id"] in anomalies else reading for reading in batch["readings"]
+        ])}
         for batch in interval.meter_batches
     ]
-    requests = sensor_requests(fleet, sensors)
-    for number, (kind, sensor) in enumerate(injections.requests.get(interval.index, ())):
-        requests.append(malformed_request(kind, sensors[sensor], f"malformed-{interval.index}-{number}"))
-    records = [gateway_record(gateway, batch, avro) for gateway, batch in zip(fleet.gateways, batches, strict=True)]
-    for kind, gateway in injections.records.get(interval.index, ()):
-        records.append(malformed_record(kind, fleet.gateways[gateway].gateway_id, batches[gateway], avro))
+    requests = sensor_requests(fleet, _sent(sensors))
+    for number, (kind, sensor) in enumerate(injections.requests.get(index, ())):
+        requests.append(malformed_request(kind, interval.sensor_readings[sensor], f"malformed-{index}-{number}"))
+    records = [gateway_record(gateway, batch, avro)
+               for gateway, batch in zip(fleet.gateways, batches, strict=True) if batch["readings"]]
+    for kind, gateway in injections.records.get(index, ()):
+        genuine = interval.meter_batches[gateway]
+        records.append(malformed_record(kind, fleet.gateways[gateway].gateway_id, genuine, avro))
     return requests, records
 
 
 async def send_period(
-    fleet: Fleet, period: Period, profiles: Mapping[str, LoadProfile], seed: int, duration_s: float,
-    http: HttpSender, kafka: KafkaSender, avro: AvroEncoder, tally: Tally,
+    fleet: Fleet, period: Period, profiles: Mapping[str, LoadProfile], seed: int, injections: Injections,
+    duration_s: float, http: HttpSender, kafka: KafkaSender, avro: AvroEncoder, tally: Tally,
 ) -> None:
     """Send every interval's messages, interval k not before k x duration/intervals seconds from now."""
-    injections = plan_injections(fleet, period, seed)
     loop = asyncio.get_running_loop()
     began, pace = loop.time(), duration_s / period.count
     with tqdm(total=period.count, desc="simulated intervals", unit="interval", file=sys.stderr) as bar:
@@ -94,3 +108,8 @@ async def send_period(
             readings = tally.sensor_readings_accepted + tally.meter_readings_produced
             bar.set_postfix_str(f"{interval.moment:%H:%M} UTC, {readings:,} readings sent", refresh=False)
             bar.update()
+
+
+def _sent(readings: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The readings that are sent: those of devices that are not silent."""
+    return [reading for reading in readings if reading is not None]

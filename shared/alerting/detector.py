@@ -17,6 +17,7 @@ from shared.alerting.conditions import Context
 from shared.alerting.engine import RuleEngine, Transition
 from shared.alerting.observations import Observation, from_meter, from_sensor
 from shared.alerting.outbox import Publisher
+from shared.alerting.rules import DEVICE_KINDS
 from shared.alerting.statestore import StateStore
 from shared.cloudevents import CloudEvent
 from shared.readings.decoding import Readings
@@ -70,21 +71,22 @@ class Detector:
                     for t in self._engine.observe(states[device], o, context)]
 
         transitions = await self._states.change(by_device, change, self._engine.deadline)
-        await self._states.advance_clock(max(o.at for o in observations))
+        for kind in {o.kind for o in observations}:
+            await self._states.advance_clock(kind, max(o.at for o in observations if o.kind == kind))
         return transitions
 
     async def sweep(self) -> list[Transition]:
-        """Raise missing-data alerts of the devices silent past their deadline."""
-        now = await self._states.now()
-        if now is None:
-            return []
-        due = await self._states.due(now)
-        if not due:
-            return []
-        return await self._states.change(
-            due, lambda states: [t for state in states.values() for t in self._engine.sweep(state, now)],
-            self._engine.deadline,
-        )
+        """Raise missing-data alerts of the devices silent past their deadline, on their kind's clock."""
+        transitions = []
+        for kind in DEVICE_KINDS:
+            now = await self._states.now(kind)
+            due = await self._states.due(kind, now) if now is not None else []
+            if due:
+                transitions += await self._states.change(
+                    due, lambda states: [t for state in states.values() for t in self._engine.sweep(state, now)],
+                    self._engine.deadline,
+                )
+        return transitions
 
 
 

@@ -19,6 +19,7 @@ from shared.alerting.observations import Observation
 from shared.alerting.rules import Rule, RuleSet
 
 RAISED, UPDATED, ACKNOWLEDGED, CLEARED = "raised", "updated", "acknowledged", "cleared"
+LIFE_ORDER = {RAISED: 0, UPDATED: 1, ACKNOWLEDGED: 2, CLEARED: 3}
 CONDITIONS: dict[str, Condition] = {
     "threshold": threshold.evaluate,
     "reverse_flow": reverse_flow.evaluate,
@@ -163,7 +164,8 @@ class RuleEngine:
             alert_id = f"{rule.id}:{state.device_id}:{round(at * 1000)}"
             state.open[rule.id] = OpenAlert(alert_id, base.severity, at)
             return [replace(base, alert_id=alert_id)]
-        base = replace(base, alert_id=alert.alert_id, raised_at=alert.raised_at)
+        # A late reading may end an alert raised on a clock ahead of it: its change is not older than the raise.
+        base = replace(base, alert_id=alert.alert_id, raised_at=alert.raised_at, at=max(at, alert.raised_at))
         if finding.severity is None:
             del state.open[rule.id]
             return [replace(base, change=CLEARED, severity=alert.severity)]

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 
+import psycopg
+
+from shared.alerting.engine import Transition
 from shared.alerting.events import alert_event
 from shared.alerting.statestore import StateStore
 from shared.alerting.store import AlertStore
 from shared.resilience import Downstream
 from shared.sink import EventSink
+from shared.stores.postgres import is_transient
 
+log = logging.getLogger("smartgrid.alerting")
 LEASE_WAIT_S = 5.0
 LEASE_POLL_S = 0.01
 
@@ -48,8 +54,29 @@ class Publisher:
         pending = await self._states.outbox()
         if not pending:
             return 0
-        await self._database.call(lambda: self._alerts.record(pending), what=f"store {len(pending)} alert changes")
+        try:
+            await self._database.call(lambda: self._alerts.record(pending), what=f"store {len(pending)} alert changes")
+        except psycopg.Error as error:
+            if is_transient(error):
+                raise
+            pending = await self._record_each(pending)
         for transition in pending:  # one at a time: a raised alert reaches the broker before its clear
             await self._sink.send(alert_event(transition, self._source))
         await self._states.published(pending)
         return len(pending)
+
+    async def _record_each(self, pending: list[Transition]) -> list[Transition]:
+        """After the database refused a batch: store its changes one by one, and set aside (in the
+        outbox's `rejected` hash, logged) those it refuses, so that one cannot block the others."""
+        stored = []
+        for transition in pending:
+            try:
+                await self._database.call(lambda: self._alerts.record([transition]), what="store an alert change")
+            except psycopg.Error as error:
+                if is_transient(error):
+                    raise
+                log.error("alert change %s refused by the database, set aside: %s", transition.event_id, error)
+                await self._states.reject(transition, str(error))
+            else:
+                stored.append(transition)
+        return stored

@@ -7,7 +7,8 @@ Every rule has an `id`, a `kind` and what that kind needs:
   `raise` and a `clear` level (hysteresis: a level is entered beyond `raise` and left only back
   inside `clear`); optionally over a `window` mean and only after the condition `hold`s for a while;
 - `reverse_flow`: a meter's export register rising with no registered generation;
-- `missing_data`: no reading from a device for `intervals` expected intervals;
+- `missing_data`: no reading from a device for `intervals` expected intervals (plus `lateness`, the
+  time readings of one path may lag another's);
 - `flatline`: a metric that has not changed for `duration`;
 - `spike`: |z| of a metric against its same-time-of-week baseline above `raise_z`.
 
@@ -85,6 +86,7 @@ class Rule:
     hold_s: float = 0.0
     intervals: int = 3
     default_interval_s: float = 900.0
+    lateness_s: float = 0.0
     duration_s: float = 0.0
     tolerance: float = 0.0
     min_export_kwh: float = 0.0
@@ -131,7 +133,7 @@ _KIND_FIELDS: dict[str, dict[str, str]] = {
     # kind -> rules-file key -> Rule field, besides id, kind, description, applies_to, severity
     "threshold": {"metric": "metric", "levels": "levels", "window": "window_s", "hold": "hold_s"},
     "reverse_flow": {"min_export_kwh": "min_export_kwh", "clear_after": "clear_after"},
-    "missing_data": {"intervals": "intervals", "default_interval": "default_interval_s"},
+    "missing_data": {"intervals": "intervals", "default_interval": "default_interval_s", "lateness": "lateness_s"},
     "flatline": {"metric": "metric", "duration": "duration_s", "tolerance": "tolerance"},
     "spike": {"metric": "metric", "raise_z": "raise_z", "clear_z": "clear_z", "min_samples": "min_samples",
               "slot": "slot_s"},
@@ -176,7 +178,7 @@ def _field(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise RulesError(f"{where}: expected a list of levels, found {type(value).__name__}")
         return tuple(_level(level, f"{where}[{index}]") for index, level in enumerate(value))
-    if key in ("window", "hold", "default_interval", "duration", "slot"):
+    if key in ("window", "hold", "default_interval", "lateness", "duration", "slot"):
         try:
             return parse_duration(str(value))
         except ValueError as error:

@@ -1,8 +1,9 @@
 """Rule state in Redis, so that any replica of detect continues where another stopped.
 
 Keys (under SMARTGRID_REDIS_PREFIX): `alerting:device:<id>` one JSON DeviceState per device;
-`alerting:deadlines` a sorted set of devices by missing-data deadline; `alerting:outbox` a hash of
-transitions not yet stored and published, by event id; `alerting:clock` the event-time watermark;
+`alerting:deadlines:<kind>` a sorted set of devices (sensors, meters) by missing-data deadline;
+`alerting:outbox` a hash of transitions not yet stored and published, by event id;
+`alerting:clock:<kind>` the event-time clock of each kind of device (their readings take different paths);
 `alerting:generation` the set of meters with registered generation.
 
 Every change of device states runs as an optimistic transaction (WATCH, read, compute, MULTI/EXEC,
@@ -15,10 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from shared.alerting.engine import DeviceState, Transition
+from shared.alerting.engine import LIFE_ORDER, DeviceState, Transition
 from shared.stores.redis import Keys, StateConflict
 
 Change = Callable[[dict[str, DeviceState]], list[Transition]]
@@ -74,12 +76,14 @@ class StateStore:
     def _write(self, pipe: aioredis.client.Pipeline, keys: dict[str, str], states: dict[str, DeviceState],
                transitions: list[Transition], deadline: Deadline) -> None:
         pipe.mset({keys[device]: state.to_json() for device, state in states.items()})
-        deadlines = self._key("alerting", "deadlines")
-        due = {device: at for device, state in states.items() if (at := deadline(state)) is not None}
-        if due:
-            pipe.zadd(deadlines, due)
-        if len(due) < len(states):
-            pipe.zrem(deadlines, *(device for device in states if device not in due))
+        for kind in {state.kind for state in states.values() if state.kind}:
+            deadlines = self._key("alerting", "deadlines", kind)
+            of_kind = [device for device, state in states.items() if state.kind == kind]
+            due = {device: at for device in of_kind if (at := deadline(states[device])) is not None}
+            if due:
+                pipe.zadd(deadlines, due)
+            if len(due) < len(of_kind):
+                pipe.zrem(deadlines, *(device for device in of_kind if device not in due))
         if transitions:
             pipe.hset(self._key("alerting", "outbox"), mapping={t.event_id: t.to_json() for t in transitions})
 
@@ -88,15 +92,16 @@ class StateStore:
         raw = await self._redis.get(self._key("alerting", "device", device_id))
         return DeviceState.from_json(raw) if raw else None
 
-    async def due(self, now: float, limit: int = 1000) -> list[str]:
-        """Devices whose missing-data deadline has passed at `now`."""
-        members = await self._redis.zrangebyscore(self._key("alerting", "deadlines"), "-inf", now, 0, limit)
+    async def due(self, kind: str, now: float, limit: int = 1000) -> list[str]:
+        """Devices of a kind whose missing-data deadline has passed at `now`."""
+        members = await self._redis.zrangebyscore(self._key("alerting", "deadlines", kind), "-inf", now, 0, limit)
         return [member.decode() for member in members]
 
     async def outbox(self) -> list[Transition]:
-        """Transitions not yet stored and published, oldest first."""
+        """Transitions not yet stored and published: by alert occurrence, each in its life's order."""
         entries = await self._redis.hvals(self._key("alerting", "outbox"))
-        return sorted((Transition.from_json(entry) for entry in entries), key=lambda t: (t.at, t.raised_at))
+        return sorted((Transition.from_json(entry) for entry in entries),
+                      key=lambda t: (t.raised_at, t.alert_id, LIFE_ORDER[t.change], t.at))
 
     async def lease_publisher(self, token: str) -> bool:
         """Become the one replica publishing the outbox (for at most PUBLISHER_LEASE_MS); False when another is."""
@@ -112,19 +117,28 @@ class StateStore:
         if entries:
             await self._redis.hset(self._key("alerting", "outbox"), mapping=entries)
 
+    async def reject(self, transition: Transition, reason: str) -> None:
+        """Move a change the database refused from the outbox to `alerting:rejected`, with the reason."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("alerting", "rejected"), transition.event_id,
+                      orjson.dumps({"transition": transition, "reason": reason}))
+            pipe.hdel(self._key("alerting", "outbox"), transition.event_id)
+            await pipe.execute()
+
     async def published(self, transitions: Iterable[Transition]) -> None:
         """Forget transitions that are stored and published."""
         ids = [t.event_id for t in transitions]
         if ids:
             await self._redis.hdel(self._key("alerting", "outbox"), *ids)
 
-    async def advance_clock(self, newest_at: float) -> None:
-        """Move the event-time clock to `newest_at` if it is newer."""
-        await self._advance(keys=[self._key("alerting", "clock")], args=[newest_at, self._wall()])
+    async def advance_clock(self, kind: str, newest_at: float) -> None:
+        """Move the event-time clock of a kind of device to `newest_at` if it is newer."""
+        await self._advance(keys=[self._key("alerting", "clock", kind)], args=[newest_at, self._wall()])
 
-    async def now(self) -> float | None:
-        """The event-time clock: the newest reading's time plus wall time since; None before any reading."""
-        clock = await self._redis.hmget(self._key("alerting", "clock"), "at", "wall")
+    async def now(self, kind: str) -> float | None:
+        """The event-time clock of a kind of device: its newest reading's time plus wall time since;
+        None before any reading."""
+        clock = await self._redis.hmget(self._key("alerting", "clock", kind), "at", "wall")
         if clock[0] is None:
             return None
         return float(clock[0]) + max(0.0, self._wall() - float(clock[1]))

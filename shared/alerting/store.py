@@ -24,6 +24,13 @@ VALUES (%(event_id)s, %(alert_id)s, %(change)s, %(at)s, %(severity)s, %(value)s,
         %(actor)s)
 ON CONFLICT (event_id) DO NOTHING
 """
+# An open alert of the same condition that the rule state no longer knows (Redis lost it, e.g. a
+# memory-only local server restarted) is closed by the new occurrence: one open alert per condition.
+_SUPERSEDE = """
+UPDATE alerts SET status = 'cleared', cleared_at = %(at)s, cleared_by = 'detect', updated_at = %(at)s,
+                  message = 'superseded by ' || %(alert_id)s
+WHERE dedup_key = %(dedup_key)s AND status <> 'cleared' AND alert_id <> %(alert_id)s
+"""
 _APPLY = {
     RAISED: """
         INSERT INTO alerts (alert_id, dedup_key, rule_id, device_id, feeder_id, region, severity, status,
@@ -114,6 +121,7 @@ async def _record(cur: AsyncCursor[Any], transition: Transition) -> int:
         "threshold": transition.threshold, "message": transition.message, "actor": transition.actor,
     }
     if transition.change == RAISED:
+        await cur.execute(_SUPERSEDE, params)
         await cur.execute(_APPLY[RAISED], params)
     await cur.execute(_HISTORY, params)
     if cur.rowcount == 0:

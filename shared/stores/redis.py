@@ -11,9 +11,13 @@ class StateConflict(RuntimeError):
     """Raised when watched keys kept changing under an optimistic transaction; the caller retries later (5xx)."""
 
 
-def connect(url: str, *, max_connections: int = 32) -> aioredis.Redis:
-    """A client of the Redis at `url` (redis://host:port/db); connects lazily, on first use."""
-    return aioredis.Redis.from_url(url, max_connections=max_connections, health_check_interval=30)
+def connect(url: str, *, max_connections: int = 32, wait_s: float = 10.0) -> aioredis.Redis:
+    """A client of the Redis at `url` (redis://host:port/db); connects lazily, on first use. Beyond
+    `max_connections` in use, a call waits up to `wait_s` for one to come back."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=wait_s, health_check_interval=30
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -5,21 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.demo.anomalies import (
-    FREQUENCY,
-    METER_VOLTAGE,
-    OVERCURRENT,
-    SAG,
-    SWELL,
-    apply_to_meter,
-    apply_to_sensor,
-)
+from local.demo.anomalies import DEEP_SAG, KINDS, REVERSE_FLOW, SILENCE, plan_anomalies
+from local.demo.expected_alerts import ExpectedAlerts
 from local.demo.fleet import Fleet, IntervalReadings, build_fleet, simulate
 from local.demo.malformed import (
     HTTP_KINDS,
@@ -38,11 +32,15 @@ from local.demo.profiles import (
     load_profile,
     pv_output_share,
 )
-from local.demo.workload import interval_messages, plan_injections
+from local.demo.workload import Injections, interval_messages, plan_injections
+from shared.alerting.conditions import Context
+from shared.alerting.engine import CLEARED, RAISED, DeviceState, RuleEngine, Transition
+from shared.alerting.observations import from_meter, from_sensor
+from shared.alerting.rules import RuleSet
 from shared.cloudevents import CloudEvent
+from shared.config import Settings
 from shared.ingest import Ingestor
 from shared.readings.decoding import ReadingDecoder
-from shared.readings.rules import meter_violations, sensor_violations
 from shared.validation.catalogue import Catalogue
 from shared.validation.validators import InvalidData
 from shared.validation.wire import encode
@@ -50,6 +48,7 @@ from shared.validation.wire import encode
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "events"
 BATCH = "com.smartgrid.meter.readings.batch"
 DAY = Period(datetime(2025, 6, 18, tzinfo=UTC), timedelta(minutes=15), 96)  # a Wednesday in June
+RULES = RuleSet.load(Settings().rules_file)
 
 
 @pytest.fixture(scope="module")
@@ -144,16 +143,16 @@ def test_meter_counters_never_fall_and_export_only_by_day(day: list[IntervalRead
     assert any(r[-1]["2.8.0"] > r[0]["2.8.0"] for r in series.values() if "2.8.0" in r[0])
 
 
-def test_readings_are_valid_and_break_no_rule_without_injections(
-    day: list[IntervalReadings], catalogue: Catalogue
+def test_readings_are_valid_and_raise_no_alert_without_injections(
+    fleet: Fleet, day: list[IntervalReadings], catalogue: Catalogue
 ) -> None:
     for interval in day:
         for reading in interval.sensor_readings:
             catalogue.validate("com.smartgrid.sensor.reading", reading)
-            assert list(sensor_violations(reading)) == []
         for batch in interval.meter_batches:
             catalogue.validate(BATCH, batch)
-            assert all(list(meter_violations(reading)) == [] for reading in batch["readings"])
+    normal = ((i.moment, i.sensor_readings, [r for b in i.meter_batches for r in b["readings"]]) for i in day)
+    assert run_rules(fleet, normal) == []
 
 
 def test_sensor_voltage_sags_at_the_evening_peak(day: list[IntervalReadings]) -> None:
@@ -165,23 +164,86 @@ def test_sensor_voltage_sags_at_the_evening_peak(day: list[IntervalReadings]) ->
     assert all(49.9 < r["frequency_hz"] < 50.1 for interval in day for r in interval.sensor_readings)
 
 
-def test_every_anomaly_breaks_its_rule(fleet: Fleet, day: list[IntervalReadings]) -> None:
+def test_each_anomaly_raises_its_rule_once_and_clears_within_the_day(
+    fleet: Fleet, day: list[IntervalReadings], catalogue: Catalogue
+) -> None:
     injections = plan_injections(fleet, DAY, seed=7)
-    kinds, rules = Counter(), Counter()
-    for index, devices in injections.anomalies.items():
-        for interval_sensor in day[index].sensor_readings:
-            if interval_sensor["device_id"] in devices:
-                changed = apply_to_sensor(interval_sensor, devices[interval_sensor["device_id"]])
-                rules.update(v.rule_id for v in sensor_violations(changed))
-        for batch in day[index].meter_batches:
-            for reading in batch["readings"]:
-                if reading["meter_id"] in devices:
-                    changed = apply_to_meter(reading, devices[reading["meter_id"]])
-                    rules.update(v.rule_id for v in meter_violations(changed))
-        kinds.update(anomaly.kind for anomalies in devices.values() for anomaly in anomalies)
-    assert set(kinds) == {SAG, SWELL, FREQUENCY, OVERCURRENT, METER_VOLTAGE}
-    assert set(rules) == {"voltage", "frequency", "overcurrent"}
-    assert sum(rules.values()) == sum(kinds.values())  # one broken rule per anomalous reading
+    assert {anomaly.kind for anomaly in injections.planned} == set(KINDS)
+    sent = list(sent_readings(fleet, day, injections, catalogue))
+    for _, sensors, meters in sent:
+        for reading in sensors:
+            catalogue.validate("com.smartgrid.sensor.reading", reading)
+        catalogue.validate(BATCH, {"gateway_id": "GW-001", "readings": meters})
+    transitions = run_rules(fleet, sent)
+    raised = [t for t in transitions if t.change == RAISED]
+    assert sorted((t.rule_id, t.device_id) for t in raised) == sorted(
+        (anomaly.rule, anomaly.device_id) for anomaly in injections.planned)
+    assert Counter(t.alert_id for t in raised) == Counter(t.alert_id for t in transitions if t.change == CLEARED)
+    deep_sag = next(anomaly.device_id for anomaly in injections.planned if anomaly.kind == DEEP_SAG)
+    assert "critical" in {t.severity for t in transitions if t.device_id == deep_sag}
+
+
+def test_expected_alerts_are_those_of_the_engine_except_missing_data(
+    fleet: Fleet, day: list[IntervalReadings], catalogue: Catalogue
+) -> None:
+    injections = plan_injections(fleet, DAY, seed=7)
+    expected = ExpectedAlerts(RULES, pv_meters(fleet))
+    for _, sensors, meters in sent_readings(fleet, day, injections, catalogue):
+        expected.sensor_readings(sensors)
+        expected.meter_readings(meters)
+    planned = [anomaly for anomaly in injections.planned if anomaly.kind != SILENCE]
+    assert sorted(expected.raised.values()) == sorted((anomaly.rule, anomaly.device_id) for anomaly in planned)
+    assert expected.timed_rules == {"missing-data"}
+    assert expected.by_rule() == Counter(anomaly.rule for anomaly in planned)
+    one = next(iter(expected.raised))
+    assert expected.by_rule(already={one}).total() == len(planned) - 1
+
+
+def test_anomalies_that_do_not_fit_a_short_period_are_left_out(fleet: Fleet) -> None:
+    planned = plan_anomalies(fleet, 8, 15, seed=7)
+    assert {anomaly.kind for anomaly in planned} == set(KINDS) - {"flatline"}
+    for anomaly in planned:
+        kind = KINDS[anomaly.kind]
+        assert anomaly.first >= kind.lead and anomaly.first + anomaly.length + kind.tail <= 8
+    exporter = next(anomaly.device_id for anomaly in planned if anomaly.kind == REVERSE_FLOW)
+    assert exporter not in pv_meters(fleet)
+
+
+def pv_meters(fleet: Fleet) -> frozenset[str]:
+    """The meters whose generation the demo registers."""
+    return frozenset(meter.meter_id for meter in fleet.meters if meter.pv_kwp)
+
+
+def sent_readings(
+    fleet: Fleet, day: list[IntervalReadings], injections: Injections, catalogue: Catalogue
+) -> Iterator[tuple[datetime, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Each interval's time, and the sensor and meter readings the demo sends in it."""
+    avro = avro_of(catalogue)
+    for interval in day:
+        requests, records = interval_messages(fleet, interval, injections, avro)
+        yield (interval.moment, [r for request in requests for r in request.readings],
+               [r for record in records for r in record.readings])
+
+
+def run_rules(
+    fleet: Fleet, intervals: Iterable[tuple[datetime, list[dict[str, Any]], list[dict[str, Any]]]]
+) -> list[Transition]:
+    """The platform's rule engine over the readings, sweeping for missing data at the end of each interval."""
+    engine, states, context = RuleEngine(RULES), {}, Context(generation=pv_meters(fleet))
+    transitions: list[Transition] = []
+    for moment, sensors, meters in intervals:
+        observations = [from_sensor(timed(r)) for r in sensors] + [from_meter(timed(r)) for r in meters]
+        for observation in observations:
+            state = states.setdefault(observation.device_id, DeviceState(observation.device_id))
+            transitions += engine.observe(state, observation, context)
+        for state in states.values():
+            transitions += engine.sweep(state, moment.timestamp())
+    return transitions
+
+
+def timed(reading: dict[str, Any]) -> dict[str, Any]:
+    """A reading with its timestamp as a datetime, as the catalogue hands it to the rules."""
+    return {**reading, "timestamp": datetime.fromisoformat(reading["timestamp"])}
 
 
 def test_malformed_plan_is_about_one_percent_with_every_kind() -> None:

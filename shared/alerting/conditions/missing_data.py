@@ -24,8 +24,8 @@ def evaluate(rule: Rule, observation: Observation, memory: Memory, current: str 
 
 
 def deadline(rule: Rule, memory: Memory) -> float:
-    """When the device counts as missing if nothing arrives before."""
-    return memory["last"] + rule.intervals * memory.get("interval", rule.default_interval_s)
+    """When the device counts as missing if nothing arrives before (the rule's lateness included)."""
+    return memory["last"] + rule.intervals * memory.get("interval", rule.default_interval_s) + rule.lateness_s
 
 
 def overdue(rule: Rule, memory: Memory, now: float) -> Finding | None:

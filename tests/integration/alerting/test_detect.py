@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from shared.alerting.engine import RAISED
+from shared.alerting.engine import RAISED, Transition
 from shared.alerting.operations import AlertClosed
 from shared.alerting.store import AlertFilter
 from shared.alerting.wiring import Alerting, alerting
@@ -36,8 +36,9 @@ def settings_of(redis_url: str, domain_dsns: dict[str, str], broker: Subscriber)
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
 
     def make(**overrides: Any) -> Settings:
-        return Settings(redis_url=redis_url, redis_prefix=prefix, domain_dsns=domain_dsns,
-                        sink_url=f"{broker.url}/broker", retry_initial_delay_s=0.01, **overrides)
+        fields = {"redis_url": redis_url, "redis_prefix": prefix, "domain_dsns": domain_dsns,
+                  "sink_url": f"{broker.url}/broker", "retry_initial_delay_s": 0.01, **overrides}
+        return Settings(**fields)
 
     return make
 
@@ -134,4 +135,36 @@ async def test_replicas_share_the_state_and_raise_once(settings_of, broker: Subs
     events = [sensor_event(s1, minute / 10, frequency_hz=49.0) for minute in range(30)]
     await asyncio.gather(*(replicas[n % 3].detector.detect(event) for n, event in enumerate(events)))
     assert len(await replicas[0].alerts.list(AlertFilter(device_id=s1))) == 1
+    assert [t for t, _ in emitted(broker, s1)] == ["com.smartgrid.alert.raised"]
+
+
+async def test_a_late_reading_clears_missing_data_after_its_raise(parts: Alerting, broker: Subscriber) -> None:
+    late, ahead = device(), device()
+    await parts.detector.detect(sensor_event(late, 0))
+    await parts.detector.detect(sensor_event(ahead, 120))  # the sensors' clock runs ahead: `late` is swept
+    [alert] = await parts.alerts.list(AlertFilter(device_id=late))
+    await parts.detector.detect(sensor_event(late, 15))  # its reading arrives after all
+    history = await parts.alerts.history(alert["alert_id"])
+    assert [h["change"] for h in history] == ["raised", "cleared"] and history[1]["at"] >= history[0]["at"]
+    assert await parts.states.outbox() == []
+
+
+async def test_an_open_alert_the_rule_state_lost_is_superseded(settings_of, broker: Subscriber) -> None:
+    s1 = device()
+    before = alerting(settings_of(), source="/test/detect")
+    await before.detector.detect(sensor_event(s1, 0, frequency_hz=49.0))
+    after = alerting(settings_of(redis_prefix=f"restarted-{uuid.uuid4().hex[:6]}:"), source="/test/detect")
+    await after.detector.detect(sensor_event(s1, 1, frequency_hz=49.0))
+    alerts = await after.alerts.list(AlertFilter(status=None, device_id=s1))
+    assert [(a["status"], a["cleared_by"]) for a in alerts] == [("open", None), ("cleared", "detect")]
+    assert alerts[1]["message"] == f"superseded by {alerts[0]['alert_id']}"
+
+
+async def test_a_change_the_database_refuses_is_set_aside_and_blocks_nothing(parts: Alerting, broker: Subscriber) -> None:
+    s1 = device()
+    refused = Transition(RAISED, f"bogus:{s1}:1", "bogus", "loud", s1, None, None, 1.0, 1.0, "not a severity")
+    await parts.states.enqueue([refused])
+    await parts.detector.detect(sensor_event(s1, 0, frequency_hz=49.0))
+    assert await parts.states.outbox() == []
+    assert [a["rule_id"] for a in await parts.alerts.list(AlertFilter(device_id=s1))] == ["frequency"]
     assert [t for t, _ in emitted(broker, s1)] == ["com.smartgrid.alert.raised"]

@@ -132,9 +132,10 @@ def test_missing_data_is_raised_by_a_sweep_and_cleared_by_a_reading() -> None:
     for minute in (0, 15, 30):
         engine.observe(state, from_meter(meter(minute)), Context())
     last = state.last_at
-    assert last is not None and engine.deadline(state) == pytest.approx(last + 3 * 15 * 60)
-    assert engine.sweep(state, last + 44 * 60) == []
-    raised = engine.sweep(state, last + 46 * 60)
+    lateness = 5 * 60
+    assert last is not None and engine.deadline(state) == pytest.approx(last + 3 * 15 * 60 + lateness)
+    assert engine.sweep(state, last + 49 * 60) == []
+    raised = engine.sweep(state, last + 51 * 60)
     assert [(t.rule_id, t.change, t.severity) for t in raised] == [("missing-data", RAISED, "critical")]
     assert engine.sweep(state, last + 90 * 60) == [] and engine.deadline(state) is None
     back = engine.observe(state, from_meter(meter(200)), Context())

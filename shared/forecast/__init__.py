@@ -1,0 +1,1 @@
+"""Day-ahead load forecasting: features, models, metrics and their evaluation on held-out weeks."""

@@ -1,0 +1,1 @@
+"""Forecasting models: the seasonal-naive baseline and the gradient-boosting model."""
