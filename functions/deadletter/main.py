@@ -12,15 +12,17 @@ from shared.cloudevents import CloudEvent
 from shared.config import Settings
 from shared.deadletters import DeadLetterStore
 from shared.http import cloudevent_endpoint
-from shared.stores.postgres import Database
+from shared.resilience import Downstreams
+from shared.stores.postgres import Database, is_transient
 
 settings = Settings.from_env()
 dead_letters = DeadLetterStore(Database(settings.dsn("smartgrid"), max_size=2))
+database = Downstreams.from_settings(settings).get("postgres:smartgrid", is_transient)
 
 
 async def keep(event: CloudEvent) -> dict[str, int | None]:
-    """Store one dead letter."""
-    return {"stored": await dead_letters.save(event)}
+    """Store one dead letter (retried, behind the database's circuit breaker)."""
+    return {"stored": await database.call(lambda: dead_letters.save(event), what=f"store dead letter {event.id}")}
 
 
 endpoint = cloudevent_endpoint(keep, settings.max_event_bytes)

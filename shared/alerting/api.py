@@ -27,6 +27,7 @@ from shared.alerting.operations import AlertClosed, AlertOperations, UnknownAler
 from shared.alerting.rules import SEVERITIES
 from shared.alerting.store import AlertFilter, AlertStore
 from shared.http import downstream_failure, json_error, probe
+from shared.resilience import Downstream
 
 PREFIX = "/api/v1/alerts"
 STATUSES = ("open", "acknowledged", "cleared", "all")
@@ -43,11 +44,12 @@ class BadParameter(ValueError):
 
 
 class AlertApi:
-    """Answers the alert API's requests."""
+    """Answers the alert API's requests; reads go through the database's downstream (retries, breaker)."""
 
-    def __init__(self, alerts: AlertStore, operations: AlertOperations) -> None:
+    def __init__(self, alerts: AlertStore, operations: AlertOperations, *, database: Downstream) -> None:
         self._alerts = alerts
         self._operations = operations
+        self._database = database
 
     async def __call__(self, request: Request) -> Response:
         """Route one request."""
@@ -57,11 +59,11 @@ class AlertApi:
         alert_id, action = match["id"], match["action"]
         handler: Callable[[], Awaitable[Any]] | None = None
         if request.method == "GET" and alert_id is None:
-            handler = lambda: self._alerts.list(alert_filter(request.query_params))  # noqa: E731
+            handler = lambda: self._list(request.query_params)  # noqa: E731
         elif request.method == "GET" and action is None:
-            handler = lambda: self._one(alert_id)  # noqa: E731
+            handler = lambda: self._read(lambda: self._one(alert_id))  # noqa: E731
         elif request.method == "GET" and action == "history":
-            handler = lambda: self._history(alert_id)  # noqa: E731
+            handler = lambda: self._read(lambda: self._history(alert_id))  # noqa: E731
         elif request.method == "POST" and action in ("acknowledge", "clear"):
             handler = lambda: self._operate(action, alert_id, request)  # noqa: E731
         if handler is None:
@@ -80,6 +82,13 @@ class AlertApi:
             if answer is None:
                 raise
             return answer
+
+    async def _read(self, read: Callable[[], Awaitable[Any]]) -> Any:
+        return await self._database.call(read, what="read alerts")
+
+    async def _list(self, params: Any) -> list[dict[str, Any]]:
+        where = alert_filter(params)
+        return await self._read(lambda: self._alerts.list(where))
 
     async def _one(self, alert_id: str) -> dict[str, Any]:
         alert = await self._alerts.get(alert_id)

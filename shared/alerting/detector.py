@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.alerting.conditions import Context
-from shared.alerting.engine import RuleEngine, Transition
+from shared.alerting.engine import RuleEngine, Transition, clock_group
 from shared.alerting.observations import Observation, from_meter, from_sensor
 from shared.alerting.outbox import Publisher
-from shared.alerting.rules import DEVICE_KINDS
 from shared.alerting.statestore import StateStore
 from shared.cloudevents import CloudEvent
 from shared.readings.decoding import Readings
@@ -71,22 +70,23 @@ class Detector:
                     for t in self._engine.observe(states[device], o, context)]
 
         transitions = await self._states.change(by_device, change, self._engine.deadline)
-        for kind in {o.kind for o in observations}:
-            await self._states.advance_clock(kind, max(o.at for o in observations if o.kind == kind))
+        newest: dict[str, float] = {}
+        for o in observations:
+            group = clock_group(o.kind, o.feeder_id)
+            newest[group] = max(newest.get(group, o.at), o.at)
+        for group, at in newest.items():
+            await self._states.advance_clock(group, at)
         return transitions
 
     async def sweep(self) -> list[Transition]:
-        """Raise missing-data alerts of the devices silent past their deadline, on their kind's clock."""
-        transitions = []
-        for kind in DEVICE_KINDS:
-            now = await self._states.now(kind)
-            due = await self._states.due(kind, now) if now is not None else []
-            if due:
-                transitions += await self._states.change(
-                    due, lambda states: [t for state in states.values() for t in self._engine.sweep(state, now)],
-                    self._engine.deadline,
-                )
-        return transitions
+        """Raise missing-data alerts of the devices silent past their deadline, on their group's clock."""
+        due = await self._states.due()
+        if not due:
+            return []
+        return await self._states.change(
+            due, lambda states: [t for device, state in states.items() for t in self._engine.sweep(state, due[device])],
+            self._engine.deadline,
+        )
 
 
 

@@ -88,6 +88,11 @@ class DeviceState:
     memory: dict[str, Memory] = field(default_factory=dict)
     open: dict[str, OpenAlert] = field(default_factory=dict)
 
+    @property
+    def group(self) -> str:
+        """The device's clock group: its kind and feeder (readings of one group take one path)."""
+        return clock_group(self.kind, self.feeder_id)
+
     def to_json(self) -> bytes:
         """The state as JSON (one Redis value per device); orjson writes dataclasses as objects."""
         return orjson.dumps(self)
@@ -98,6 +103,11 @@ class DeviceState:
         document: dict[str, Any] = orjson.loads(data)
         document["open"] = {rule: OpenAlert(**alert) for rule, alert in document["open"].items()}
         return cls(**document)
+
+
+def clock_group(kind: str, feeder_id: str | None) -> str:
+    """The clock group of a kind of device on a feeder."""
+    return f"{kind}:{feeder_id or '-'}"
 
 
 class RuleEngine:

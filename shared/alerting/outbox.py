@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 import time
 import uuid
 
@@ -20,6 +21,7 @@ from shared.stores.postgres import is_transient
 log = logging.getLogger("smartgrid.alerting")
 LEASE_WAIT_S = 5.0
 LEASE_POLL_S = 0.01
+SENDS_IN_FLIGHT = 32
 
 
 class Publisher:
@@ -60,10 +62,26 @@ class Publisher:
             if is_transient(error):
                 raise
             pending = await self._record_each(pending)
-        for transition in pending:  # one at a time: a raised alert reaches the broker before its clear
-            await self._sink.send(alert_event(transition, self._source))
+        await self._send(pending)
         await self._states.published(pending)
         return len(pending)
+
+    async def _send(self, transitions: list[Transition]) -> None:
+        """Publish the changes: each device's in order (a raise before its clear), devices side by side."""
+        chains: dict[str, list[Transition]] = defaultdict(list)
+        for transition in transitions:
+            chains[transition.device_id].append(transition)
+        slots = asyncio.Semaphore(SENDS_IN_FLIGHT)
+
+        async def send_chain(chain: list[Transition]) -> None:
+            async with slots:
+                for transition in chain:
+                    await self._sink.send(alert_event(transition, self._source))
+
+        results = await asyncio.gather(*(send_chain(chain) for chain in chains.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _record_each(self, pending: list[Transition]) -> list[Transition]:
         """After the database refused a batch: store its changes one by one, and set aside (in the

@@ -1,9 +1,11 @@
 """Rule state in Redis, so that any replica of detect continues where another stopped.
 
 Keys (under SMARTGRID_REDIS_PREFIX): `alerting:device:<id>` one JSON DeviceState per device;
-`alerting:deadlines:<kind>` a sorted set of devices (sensors, meters) by missing-data deadline;
+`alerting:deadlines:<group>` a sorted set of a group's devices by missing-data deadline;
 `alerting:outbox` a hash of transitions not yet stored and published, by event id;
-`alerting:clock:<kind>` the event-time clock of each kind of device (their readings take different paths);
+`alerting:clocks` the event-time clock of each group, `<at>:<wall>`. A group is a kind of device on
+one feeder (`sensor:F-01`): its readings take one path (HTTP, a gateway's partition), so a path that
+lags behind another does not make the first path's devices look silent;
 `alerting:generation` the set of meters with registered generation.
 
 Every change of device states runs as an optimistic transaction (WATCH, read, compute, MULTI/EXEC,
@@ -27,9 +29,9 @@ Change = Callable[[dict[str, DeviceState]], list[Transition]]
 Deadline = Callable[[DeviceState], float | None]
 # The clock follows event time: the newest reading's time, plus the wall time passed since it came.
 _ADVANCE = """
-local newest = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
-if tonumber(ARGV[1]) > newest then
-  redis.call('HSET', KEYS[1], 'at', ARGV[1], 'wall', ARGV[2])
+local clock = redis.call('HGET', KEYS[1], ARGV[1])
+if not clock or tonumber(ARGV[2]) > tonumber(string.match(clock, '^[^:]+')) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
 end
 """
 _RELEASE = """
@@ -37,6 +39,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 """
 MAX_CONFLICTS = 50
 PUBLISHER_LEASE_MS = 30_000
+
+
+def _clock_time(clock: str, wall_now: float) -> float:
+    """A group's time: its newest reading's time plus the wall time passed since it came."""
+    at, wall = clock.split(":")
+    return float(at) + max(0.0, wall_now - float(wall))
 
 
 class StateStore:
@@ -76,14 +84,14 @@ class StateStore:
     def _write(self, pipe: aioredis.client.Pipeline, keys: dict[str, str], states: dict[str, DeviceState],
                transitions: list[Transition], deadline: Deadline) -> None:
         pipe.mset({keys[device]: state.to_json() for device, state in states.items()})
-        for kind in {state.kind for state in states.values() if state.kind}:
-            deadlines = self._key("alerting", "deadlines", kind)
-            of_kind = [device for device, state in states.items() if state.kind == kind]
-            due = {device: at for device in of_kind if (at := deadline(states[device])) is not None}
+        for group in {state.group for state in states.values() if state.kind}:
+            deadlines = self._key("alerting", "deadlines", group)
+            members = [device for device, state in states.items() if state.group == group]
+            due = {device: at for device in members if (at := deadline(states[device])) is not None}
             if due:
                 pipe.zadd(deadlines, due)
-            if len(due) < len(of_kind):
-                pipe.zrem(deadlines, *(device for device in of_kind if device not in due))
+            if len(due) < len(members):
+                pipe.zrem(deadlines, *(device for device in members if device not in due))
         if transitions:
             pipe.hset(self._key("alerting", "outbox"), mapping={t.event_id: t.to_json() for t in transitions})
 
@@ -92,10 +100,15 @@ class StateStore:
         raw = await self._redis.get(self._key("alerting", "device", device_id))
         return DeviceState.from_json(raw) if raw else None
 
-    async def due(self, kind: str, now: float, limit: int = 1000) -> list[str]:
-        """Devices of a kind whose missing-data deadline has passed at `now`."""
-        members = await self._redis.zrangebyscore(self._key("alerting", "deadlines", kind), "-inf", now, 0, limit)
-        return [member.decode() for member in members]
+    async def due(self, limit: int = 1000) -> dict[str, float]:
+        """Devices whose missing-data deadline has passed on their group's clock, with that clock's time."""
+        clocks = {group.decode(): _clock_time(raw.decode(), self._wall())
+                  for group, raw in (await self._redis.hgetall(self._key("alerting", "clocks"))).items()}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for group, now in clocks.items():
+                pipe.zrangebyscore(self._key("alerting", "deadlines", group), "-inf", now, 0, limit)
+            found = await pipe.execute()
+        return {member.decode(): now for now, members in zip(clocks.values(), found) for member in members}
 
     async def outbox(self) -> list[Transition]:
         """Transitions not yet stored and published: by alert occurrence, each in its life's order."""
@@ -131,17 +144,9 @@ class StateStore:
         if ids:
             await self._redis.hdel(self._key("alerting", "outbox"), *ids)
 
-    async def advance_clock(self, kind: str, newest_at: float) -> None:
-        """Move the event-time clock of a kind of device to `newest_at` if it is newer."""
-        await self._advance(keys=[self._key("alerting", "clock", kind)], args=[newest_at, self._wall()])
-
-    async def now(self, kind: str) -> float | None:
-        """The event-time clock of a kind of device: its newest reading's time plus wall time since;
-        None before any reading."""
-        clock = await self._redis.hmget(self._key("alerting", "clock", kind), "at", "wall")
-        if clock[0] is None:
-            return None
-        return float(clock[0]) + max(0.0, self._wall() - float(clock[1]))
+    async def advance_clock(self, group: str, newest_at: float) -> None:
+        """Move a group's event-time clock to `newest_at` if it is newer."""
+        await self._advance(keys=[self._key("alerting", "clocks")], args=[group, newest_at, self._wall()])
 
     async def generation(self) -> frozenset[str]:
         """Meters with registered generation (they may export)."""
