@@ -155,6 +155,7 @@ async def _start(
     webhook_secret = settings.webhook_secret or secrets.token_hex(32)
     webhook_url = await stack.enter_async_context(webhook_receiver(settings.webhook_url, webhook_secret, state_dir))
     env = {**domain_environment(dsns), "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_SMTP_URL": smtp_url,
+           "SMARTGRID_RULES_FILE": str(settings.rules_file), "SMARTGRID_CHANNELS_FILE": str(settings.channels_file),
            "SMARTGRID_WEBHOOK_URL": webhook_url, "SMARTGRID_WEBHOOK_SECRET": webhook_secret}
     # Bound before the functions start, since K_SINK must name its port, and kept so that
     # nothing started meanwhile can take it.

@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from local.demo.generation import register_generation
 from local.demo.observe import Expected, Observed, Observer, settle
 from local.demo.options import DemoOptions
 from local.demo.profiles import PROFILES, LoadProfile, load_profile
+from local.demo.rules import demo_rules
 from local.demo.senders import METER_TOPIC, HttpSender, KafkaSender, registry_avro_encoder
 from local.demo.summary import Report, Timings, format_summary
 from local.demo.tally import Tally
@@ -44,7 +46,13 @@ SETTLE_TIMEOUT_S = 900.0
 def demo(settings: Settings, options: DemoOptions) -> int:
     """Run the demo (`options` checked); 0 when everything was processed as expected, 1 if not, 130 if interrupted."""
     profiles = {name: load_profile(name) for name in PROFILES}
+    period = options.period(datetime.now(UTC))
+    simulated_s = period.count * period.interval.total_seconds()
+    rules_file, lateness_s = demo_rules(settings.rules_file, settings.state_dir, simulated_s, options.duration_s)
+    settings = replace(settings, rules_file=rules_file)
     log_path = _log_to_file(settings.state_dir / "logs" / "demo.log")
+    logging.getLogger("smartgrid.demo").info("alert rules %s: missing-data lateness %.0f s of simulated time",
+                                             rules_file, lateness_s)
     print(f"smartgrid demo: starting the platform (logs in {log_path})", file=sys.stderr, flush=True)
     return aio.run(_run(settings, options, profiles))
 
