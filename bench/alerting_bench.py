@@ -117,6 +117,7 @@ async def detect_rate(settings: Settings, data: list[dict[str, Any]]) -> tuple[f
     for event in events:
         await parts.detector.detect(event)
     elapsed = time.perf_counter() - began
+    await parts.close()
     await runner.cleanup()
     return sum(len(batch["readings"]) for batch in data) / elapsed, published
 

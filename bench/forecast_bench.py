@@ -25,7 +25,11 @@ if str(REPO) not in sys.path:
 from local.forecast_evaluation import read_columns  # noqa: E402
 from local.simbench import simbench_load_profiles  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.forecast.defaults import DEFAULT_COUNTRY, DEFAULT_FREQ, DEFAULT_HOLDOUT_WEEKS  # noqa: E402
+from shared.forecast.defaults import (  # noqa: E402
+    DEFAULT_COUNTRY,
+    DEFAULT_FREQ,
+    DEFAULT_HOLDOUT_WEEKS,
+)
 from shared.forecast.evaluation import evaluate  # noqa: E402
 from shared.forecast.series import interval, parse_times, regular_series  # noqa: E402
 

@@ -6,7 +6,11 @@ import argparse
 from pathlib import Path
 
 from shared.config import Settings
-from shared.forecast.defaults import DEFAULT_COUNTRY, DEFAULT_FREQ, DEFAULT_HOLDOUT_WEEKS
+from shared.forecast.defaults import (
+    DEFAULT_COUNTRY,
+    DEFAULT_FREQ,
+    DEFAULT_HOLDOUT_WEEKS,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -19,7 +19,11 @@ from types import MappingProxyType
 from typing import Any
 
 from local.demo.fleet import PHASES, Fleet
-from shared.alerting.observations import EXPORT_ENERGY, EXPORT_POWER, METER_PHASE_REGISTERS
+from shared.alerting.observations import (
+    EXPORT_ENERGY,
+    EXPORT_POWER,
+    METER_PHASE_REGISTERS,
+)
 
 DEEP_SAG = "deep-voltage-sag"
 SAG = "voltage-sag"

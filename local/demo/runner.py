@@ -28,7 +28,12 @@ from local.demo.observe import Expected, Observed, Observer, settle
 from local.demo.options import DemoOptions
 from local.demo.profiles import PROFILES, LoadProfile, load_profile
 from local.demo.rules import demo_rules
-from local.demo.senders import METER_TOPIC, HttpSender, KafkaSender, registry_avro_encoder
+from local.demo.senders import (
+    METER_TOPIC,
+    HttpSender,
+    KafkaSender,
+    registry_avro_encoder,
+)
 from local.demo.summary import Report, Timings, format_summary
 from local.demo.tally import Tally
 from local.demo.workload import plan_injections, send_period

@@ -13,8 +13,17 @@ from typing import Any
 
 import orjson
 
-from shared.alerting.conditions import Condition, Context, Finding, Memory
-from shared.alerting.conditions import flatline, missing_data, reverse_flow, spike, threshold
+from shared.alerting.conditions import (
+    Condition,
+    Context,
+    Finding,
+    Memory,
+    flatline,
+    missing_data,
+    reverse_flow,
+    spike,
+    threshold,
+)
 from shared.alerting.observations import Observation
 from shared.alerting.rules import Rule, RuleSet
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 import time
 import uuid
+from collections import defaultdict
 
 import psycopg
 
@@ -34,6 +34,10 @@ class Publisher:
         self._database = database
         self._sink = sink
         self._source = source
+
+    async def close(self) -> None:
+        """Close the broker's HTTP session."""
+        await self._sink.close()
 
     async def publish(self) -> int:
         """Store and publish every pending transition, one replica at a time; returns how many this one did.

@@ -57,6 +57,10 @@ class StateStore:
         self._advance = client.register_script(_ADVANCE)
         self._release = client.register_script(_RELEASE)
 
+    async def close(self) -> None:
+        """Close the Redis connections."""
+        await self._redis.aclose()
+
     async def change(self, device_ids: Iterable[str], change: Change, deadline: Deadline) -> list[Transition]:
         """Apply `change` to the devices' states atomically; store them, their deadlines and the outbox."""
         keys = {device: self._key("alerting", "device", device) for device in dict.fromkeys(device_ids)}

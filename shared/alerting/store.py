@@ -75,6 +75,10 @@ class AlertStore:
     def __init__(self, database: Database) -> None:
         self._database = database
 
+    async def close(self) -> None:
+        """Close the database pool."""
+        await self._database.close()
+
     async def record(self, transitions: Sequence[Transition]) -> int:
         """Store transitions in order, each once; returns how many were new."""
         new = 0

@@ -32,6 +32,12 @@ class Alerting:
     detector: Detector
     operations: AlertOperations
 
+    async def close(self) -> None:
+        """Close the connections: Redis, the database pool, the broker's HTTP session."""
+        await self.states.close()
+        await self.alerts.close()
+        await self.publisher.close()
+
 
 def alerting(settings: Settings, source: str) -> Alerting:
     """Build the alerting objects; `source` is the CloudEvents source of the events they emit."""

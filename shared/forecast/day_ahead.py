@@ -6,7 +6,10 @@ import pandas as pd
 
 from shared.forecast.defaults import DEFAULT_COUNTRY
 from shared.forecast.features.frame import build_features
-from shared.forecast.model.gradient_boosting import BoostingSettings, GradientBoostingModel
+from shared.forecast.model.gradient_boosting import (
+    BoostingSettings,
+    GradientBoostingModel,
+)
 from shared.forecast.model.seasonal_naive import seasonal_naive
 from shared.forecast.series import DAY
 

@@ -7,7 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from shared.config import Settings
-from shared.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpen, CircuitState, Clock
+from shared.resilience.breaker import (
+    BreakerPolicy,
+    CircuitBreaker,
+    CircuitOpen,
+    CircuitState,
+    Clock,
+)
 from shared.resilience.retry import RetryPolicy, retry_transient
 
 T = TypeVar("T")

@@ -281,7 +281,8 @@ async def test_concurrent_first_requests_start_the_function_once(
     finally:
         await activator.stop()
     assert answers == [(200, {"ce-id": str(i)}) for i in range(20)]
-    assert [r.getMessage().split()[:3] for r in caplog.records] == [["cold", "start", "echo"]]
+    serving = [r for r in caplog.records if r.name == "smartgrid.serving"]
+    assert [r.getMessage().split()[:3] for r in serving] == [["cold", "start", "echo"]]
     assert len({json.loads(line)["pid"] for line in (tmp_path / "echo.jsonl").read_text().splitlines()}) == 1
 
 

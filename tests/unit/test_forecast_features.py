@@ -9,7 +9,12 @@ import pytest
 from shared.forecast.errors import ForecastInputError
 from shared.forecast.features.calendar import calendar_features
 from shared.forecast.features.frame import build_features
-from shared.forecast.features.holidays import SUNDAY_OR_HOLIDAY, WORKING_DAY, holiday_calendar, holiday_features
+from shared.forecast.features.holidays import (
+    SUNDAY_OR_HOLIDAY,
+    WORKING_DAY,
+    holiday_calendar,
+    holiday_features,
+)
 from shared.forecast.features.lags import lag_features
 from shared.forecast.features.weather import weather_features
 from shared.forecast.model.seasonal_naive import seasonal_naive

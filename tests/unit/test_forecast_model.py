@@ -9,7 +9,10 @@ from shared.forecast.day_ahead import day_index, forecast_day, train
 from shared.forecast.errors import ForecastInputError
 from shared.forecast.evaluation import MIN_TRAINING_DAYS, evaluate, holdout_period
 from shared.forecast.features.frame import build_features
-from shared.forecast.model.gradient_boosting import BoostingSettings, GradientBoostingModel
+from shared.forecast.model.gradient_boosting import (
+    BoostingSettings,
+    GradientBoostingModel,
+)
 from shared.forecast.model.seasonal_naive import seasonal_naive
 from tests.unit.synthetic_load import synthetic_load
 

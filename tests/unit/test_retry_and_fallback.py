@@ -8,7 +8,14 @@ import re
 import pytest
 
 from shared.config import Settings
-from shared.resilience import LastGood, RetryPolicy, default, retry_transient, retryable_status, with_fallback
+from shared.resilience import (
+    LastGood,
+    RetryPolicy,
+    default,
+    retry_transient,
+    retryable_status,
+    with_fallback,
+)
 
 FAST = RetryPolicy(attempts=4, initial_delay_s=0.001, base=2.0, max_delay_s=0.002)
 

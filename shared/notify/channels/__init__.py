@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.notify.channels.base import Channel, ChannelError, ChannelRefused, ChannelUnavailable, is_unavailable
+from shared.notify.channels.base import (
+    Channel,
+    ChannelError,
+    ChannelRefused,
+    ChannelUnavailable,
+    is_unavailable,
+)
 from shared.notify.channels.log import LogChannel
 from shared.notify.channels.mail import MailChannel, SmtpServer
 from shared.notify.channels.webhook import WebhookChannel, downstream_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,9 +45,23 @@ def settings_of(redis_url: str, domain_dsns: dict[str, str], broker: Subscriber)
 
 
 @pytest.fixture
-def parts(settings_of) -> Alerting:
+async def instances(settings_of) -> AsyncIterator[Callable[..., Alerting]]:
+    """Makes the alerting objects of function instances (replicas); closes them after the test."""
+    made: list[Alerting] = []
+
+    def make(**overrides: Any) -> Alerting:
+        made.append(alerting(settings_of(**overrides), source=f"/test/detect-{len(made)}"))
+        return made[-1]
+
+    yield make
+    for instance in made:
+        await instance.close()
+
+
+@pytest.fixture
+def parts(instances) -> Alerting:
     """The alerting objects of one function instance."""
-    return alerting(settings_of(), source="/test/detect")
+    return instances()
 
 
 def device() -> str:
@@ -129,8 +144,8 @@ async def test_transitions_wait_in_the_outbox_while_the_broker_is_down(parts: Al
     assert len(await parts.alerts.list(AlertFilter(device_id=s1))) == 1
 
 
-async def test_replicas_share_the_state_and_raise_once(settings_of, broker: Subscriber) -> None:
-    replicas = [alerting(settings_of(), source=f"/test/detect-{n}") for n in range(3)]
+async def test_replicas_share_the_state_and_raise_once(instances, broker: Subscriber) -> None:
+    replicas = [instances() for _ in range(3)]
     s1 = device()
     events = [sensor_event(s1, minute / 10, frequency_hz=49.0) for minute in range(30)]
     await asyncio.gather(*(replicas[n % 3].detector.detect(event) for n, event in enumerate(events)))
@@ -149,11 +164,11 @@ async def test_a_late_reading_clears_missing_data_after_its_raise(parts: Alertin
     assert await parts.states.outbox() == []
 
 
-async def test_an_open_alert_the_rule_state_lost_is_superseded(settings_of, broker: Subscriber) -> None:
+async def test_an_open_alert_the_rule_state_lost_is_superseded(instances, broker: Subscriber) -> None:
     s1 = device()
-    before = alerting(settings_of(), source="/test/detect")
+    before = instances()
     await before.detector.detect(sensor_event(s1, 0, frequency_hz=49.0))
-    after = alerting(settings_of(redis_prefix=f"restarted-{uuid.uuid4().hex[:6]}:"), source="/test/detect")
+    after = instances(redis_prefix=f"restarted-{uuid.uuid4().hex[:6]}:")
     await after.detector.detect(sensor_event(s1, 1, frequency_hz=49.0))
     alerts = await after.alerts.list(AlertFilter(status=None, device_id=s1))
     assert [(a["status"], a["cleared_by"]) for a in alerts] == [("open", None), ("cleared", "detect")]

@@ -14,7 +14,13 @@ import pytest
 
 from local.servers.smtp import read_mail
 from local.servers.webhook import read_webhooks
-from tests.integration.functions.test_readings_path import METER, SENSOR, now, post_binary, sensor_data
+from tests.integration.functions.test_readings_path import (
+    METER,
+    SENSOR,
+    now,
+    post_binary,
+    sensor_data,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,15 @@ from local.servers.process import free_port
 from local.servers.webhook import WebhookReceiver
 from shared.cloudevents import CloudEvent, new_event, to_http_binary
 from tests.conftest import LocalMail
-from tests.integration.notify.conftest import BOSS, CHANNELS, CONTROL_ROOM, ON_CALL, alert_event, mail_to, webhooks_of
+from tests.integration.notify.conftest import (
+    BOSS,
+    CHANNELS,
+    CONTROL_ROOM,
+    ON_CALL,
+    alert_event,
+    mail_to,
+    webhooks_of,
+)
 
 pytestmark = pytest.mark.integration
 SOURCE = Path(__file__).resolve().parents[3] / "functions" / "notify" / "main.py"

@@ -17,7 +17,13 @@ from shared.stores.postgres import Database
 from shared.validation.catalogue import Catalogue
 from tests.conftest import LocalMail
 from tests.integration.eventing.subscriber import Subscriber
-from tests.integration.notify.conftest import CONTROL_ROOM, ON_CALL, alert_event, mail_to, webhooks_of
+from tests.integration.notify.conftest import (
+    CONTROL_ROOM,
+    ON_CALL,
+    alert_event,
+    mail_to,
+    webhooks_of,
+)
 
 pytestmark = pytest.mark.integration
 

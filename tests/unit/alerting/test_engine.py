@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from shared.alerting.conditions import Context
-from shared.alerting.engine import CLEARED, RAISED, UPDATED, DeviceState, RuleEngine, Transition
+from shared.alerting.engine import (
+    CLEARED,
+    RAISED,
+    UPDATED,
+    DeviceState,
+    RuleEngine,
+    Transition,
+)
 from shared.alerting.observations import from_meter, from_sensor
 from shared.alerting.rules import RuleSet
 

@@ -11,7 +11,14 @@ import pytest
 from shared.cloudevents import CloudEvent, InvalidEvent, new_event
 from shared.notify.attempts import Attempt
 from shared.notify.channels import ChannelUnavailable
-from shared.notify.config import ChannelSpec, Digest, Escalation, Limit, NotifyConfig, Route
+from shared.notify.config import (
+    ChannelSpec,
+    Digest,
+    Escalation,
+    Limit,
+    NotifyConfig,
+    Route,
+)
 from shared.notify.message import Notification
 from shared.notify.notifier import NotificationsUndelivered, Notifier
 from shared.resilience import CircuitOpen
