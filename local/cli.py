@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from local import aio, dlq, forecast_cli
+from local import aio, analytics_cli, dlq, forecast_cli
 from local.demo.options import DemoOptions
 from local.demo.profiles import ProfileDataMissing
 from local.demo.runner import demo
@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 
     eventing = commands.add_parser("eventing", help="the local Knative Eventing data plane")
     eventing_commands = eventing.add_subparsers(required=True, metavar="COMMAND")
-    serve = eventing_commands.add_parser("serve", help="serve Brokers, Triggers and KafkaSources from YAML")
+    serve = eventing_commands.add_parser(
+        "serve", help="serve Brokers, Triggers, KafkaSources and PingSources from YAML")
     serve.add_argument("-f", "--file", required=True, type=Path, help="a manifest file or a folder of them")
     serve.add_argument("--ingress-port", type=int, help="broker ingress port (env SMARTGRID_INGRESS_PORT)")
     serve.add_argument("--namespace", default="default", help="namespace of manifests that name none")
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     again.set_defaults(command=_dlq_replay)
 
     forecast_cli.add_parser(commands)
+    analytics_cli.add_parser(commands)
     return parser
 
 

@@ -62,7 +62,7 @@ log = logging.getLogger("smartgrid.platform")
 
 PID_FILE = "up.pid"
 # Functions that serve an HTTP API (not CloudEvents) are listed with the path of their API.
-API_PATHS = {"alerts": "/api/v1/alerts"}
+API_PATHS = {"alerts": "/api/v1/alerts", "analytics": "/api/v1/analytics"}
 DOWN_TIMEOUT_S = 20.0
 T = TypeVar("T")
 
@@ -232,6 +232,9 @@ def _service_refs(config: EventingConfig) -> dict[str, list[str]]:
     for source in config.sources:
         note(source.sink, f"sink of KafkaSource {source.namespace}/{source.name}")
         note(_dead_letter_sink(source.delivery), f"dead-letter sink of KafkaSource {source.namespace}/{source.name}")
+    for ping in config.pings:
+        note(ping.sink, f"sink of PingSource {ping.namespace}/{ping.name}")
+        note(_dead_letter_sink(ping.delivery), f"dead-letter sink of PingSource {ping.namespace}/{ping.name}")
     return refs
 
 

@@ -20,6 +20,7 @@ import orjson
 SPEC_VERSION = "1.0"
 REQUIRED_ATTRIBUTES = ("id", "source", "specversion", "type")
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+PING_EVENT_TYPE = "dev.knative.sources.ping"  # the event of a Knative PingSource
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 _ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]+$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

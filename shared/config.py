@@ -35,6 +35,9 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_BREAKER_FAILURES   | 5                  | consecutive failures that open a circuit breaker     |
 | SMARTGRID_BREAKER_RECOVERY   | 60                 | seconds an open breaker waits before a half-open probe |
 | SMARTGRID_BREAKER_SUCCESSES  | 2                  | half-open successes that close the breaker again     |
+| SMARTGRID_WEATHER_PROVIDER   | replay             | weather source: replay (DWD test reference years) or open-meteo |
+| SMARTGRID_WEATHER_URL        | https://api.open-meteo.com/v1/forecast | Open-Meteo-compatible forecast API |
+| SMARTGRID_WEATHER_STATIONS   | 3 German stations  | id:region:lat:lon,... of the weather stations        |
 """
 
 from __future__ import annotations
@@ -50,8 +53,28 @@ _DSN_PREFIX = "SMARTGRID_DSN_"
 _REPO = Path(__file__).resolve().parents[1]
 
 
+WEATHER_PROVIDERS = ("replay", "open-meteo")
+
+
 class ConfigError(ValueError):
     """Raised when a setting has a value of the wrong form; names the variable."""
+
+
+@dataclass(frozen=True)
+class WeatherStation:
+    """A weather station: its id, the grid region it stands for, and where it is."""
+
+    id: str
+    region: str
+    latitude: float
+    longitude: float
+
+
+DEFAULT_WEATHER_STATIONS = (
+    WeatherStation("10147", "north", 53.6332, 9.9881),  # Hamburg-Fuhlsbüttel
+    WeatherStation("10382", "east", 52.5644, 13.3088),  # Berlin-Tegel
+    WeatherStation("10870", "south", 48.3477, 11.8134),  # München-Flughafen
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,9 @@ class Settings:
     breaker_failures: int = 5
     breaker_recovery_s: float = 60.0
     breaker_successes: int = 2
+    weather_provider: str = "replay"
+    weather_url: str = "https://api.open-meteo.com/v1/forecast"
+    weather_stations: tuple[WeatherStation, ...] = DEFAULT_WEATHER_STATIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +159,9 @@ class Settings:
             breaker_failures=_int(env, "SMARTGRID_BREAKER_FAILURES", defaults.breaker_failures),
             breaker_recovery_s=_float(env, "SMARTGRID_BREAKER_RECOVERY", defaults.breaker_recovery_s),
             breaker_successes=_int(env, "SMARTGRID_BREAKER_SUCCESSES", defaults.breaker_successes),
+            weather_provider=_choice(env, "SMARTGRID_WEATHER_PROVIDER", WEATHER_PROVIDERS, defaults.weather_provider),
+            weather_url=env.get("SMARTGRID_WEATHER_URL") or defaults.weather_url,
+            weather_stations=_stations(env, "SMARTGRID_WEATHER_STATIONS", defaults.weather_stations),
         )
 
     def dsn(self, domain: str) -> str:
@@ -191,3 +220,27 @@ def _duration(env: Mapping[str, str], name: str, default: float) -> float:
         return parse_duration(raw)
     except ValueError as error:
         raise ConfigError(f"{name}: {error}") from None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, found {raw!r}")
+    return raw
+
+
+def _stations(env: Mapping[str, str], name: str, default: tuple[WeatherStation, ...]) -> tuple[WeatherStation, ...]:
+    raw = env.get(name)
+    if not raw:
+        return default
+    stations = []
+    for entry in raw.split(","):
+        parts = entry.strip().split(":")
+        try:
+            station_id, region, latitude, longitude = parts
+            stations.append(WeatherStation(station_id, region, float(latitude), float(longitude)))
+        except ValueError:
+            raise ConfigError(f"{name}: expected id:region:latitude:longitude, found {entry.strip()!r}") from None
+    return tuple(stations)

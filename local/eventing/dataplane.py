@@ -1,5 +1,6 @@
 """The local Knative Eventing Kafka data plane: ingress, one consumer per Trigger and
-KafkaSource, delivery with retries and dead letters, replies back to the broker."""
+KafkaSource, a schedule per PingSource, delivery with retries and dead letters, replies back
+to the broker."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from local.eventing.manifests import (
     DeliverySpec,
     EventingConfig,
     KafkaSource,
+    PingSource,
     Trigger,
 )
+from local.eventing.ping import PingLoop
 from local.eventing.source import record_to_event
 from shared.cloudevents import CloudEvent, InvalidEvent, from_kafka, to_kafka
 
@@ -43,6 +46,7 @@ class DataPlaneOptions:
     default_timeout_s: float = 60.0
     max_in_flight: int = 256
     sock: socket.socket | None = None  # a socket bound beforehand, to serve the ingress on
+    ping_interval_s: float | None = None  # every PingSource ticks this often instead of its schedule
 
 
 class DataPlane:
@@ -54,6 +58,7 @@ class DataPlane:
         self._producer: AsyncProducer | None = None
         self._session: aiohttp.ClientSession | None = None
         self._consumers: list[ConsumerLoop] = []
+        self.pings: list[PingLoop] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -66,6 +71,9 @@ class DataPlane:
         self._consumers = [self._trigger_consumer(t, deliverer) for t in self.config.triggers]
         self._consumers += [self._source_consumer(s, deliverer) for s in self.config.sources]
         await asyncio.gather(*(consumer.start() for consumer in self._consumers))
+        self.pings = [self._ping_loop(p, deliverer) for p in self.config.pings]
+        for ping in self.pings:
+            ping.start()
         ingress = Ingress(self.config, self._producer, self.options.max_event_bytes)
         self._runner, self.url = await aio.serve(
             ingress.application(), self.options.host, self.options.port, sock=self.options.sock
@@ -77,6 +85,7 @@ class DataPlane:
         if self._runner is not None:
             await self._runner.cleanup()
             log.info("stopping: ingress closed")
+        await asyncio.gather(*(ping.stop() for ping in self.pings))
         await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
         log.info("stopping: consumers drained and committed")
         if self._session is not None:
@@ -144,6 +153,15 @@ class DataPlane:
             ordered=source.ordered, initial_offset=source.initial_offset,
             max_in_flight=self.options.max_in_flight,
         )
+
+    def _ping_loop(self, source: PingSource, deliverer: Deliverer) -> PingLoop:
+        route = self._route(
+            f"pingsource/{source.namespace}/{source.name}",
+            source.sink.resolve(self.options.service_urls),
+            source.delivery,
+            reply_topic=None,
+        )
+        return PingLoop(source, lambda event: deliverer.deliver(event, route), self.options.ping_interval_s)
 
     async def _publish_reply(self, topic: str, reply: CloudEvent) -> None:
         assert self._producer is not None

@@ -1,7 +1,9 @@
-"""Broker, Trigger and KafkaSource manifests, read from the YAML that `kubectl apply` uses."""
+"""Broker, Trigger, KafkaSource and PingSource manifests, read from the YAML that `kubectl apply` uses."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from urllib.parse import urljoin, urlparse
 import yaml
 
 from local.eventing.filters import FilterError, compile_trigger_filter
+from local.eventing.schedule import Schedule, ScheduleError
 from shared.config import parse_duration
 
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
@@ -106,12 +109,26 @@ class KafkaSource:
 
 
 @dataclass(frozen=True)
+class PingSource:
+    """A PingSource: a fixed event sent to a sink at every tick of a cron schedule."""
+
+    namespace: str
+    name: str
+    schedule: Schedule
+    sink: Destination
+    content_type: str | None = None
+    data: bytes | None = None
+    delivery: DeliverySpec | None = None
+
+
+@dataclass(frozen=True)
 class EventingConfig:
-    """Every Broker, Trigger and KafkaSource found in a set of manifests."""
+    """Every Broker, Trigger, KafkaSource and PingSource found in a set of manifests."""
 
     brokers: tuple[Broker, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     sources: tuple[KafkaSource, ...] = ()
+    pings: tuple[PingSource, ...] = ()
 
     def broker(self, namespace: str, name: str) -> Broker | None:
         """The broker with that namespace and name, or None."""
@@ -126,7 +143,7 @@ def load_manifests(path: Path, default_namespace: str = "default") -> EventingCo
         for _, doc in documents
         if doc.get("kind") == "ConfigMap"
     }
-    brokers, triggers, sources = [], [], []
+    brokers, triggers, sources, pings = [], [], [], []
     for origin, doc in documents:
         kind = doc.get("kind")
         try:
@@ -136,11 +153,13 @@ def load_manifests(path: Path, default_namespace: str = "default") -> EventingCo
                 triggers.append(_trigger(doc, default_namespace))
             elif kind == "KafkaSource":
                 sources.append(_kafka_source(doc, default_namespace))
-        except (ManifestError, FilterError) as error:
+            elif kind == "PingSource":
+                pings.append(_ping_source(doc, default_namespace))
+        except (ManifestError, FilterError, ScheduleError) as error:
             raise ManifestError(f"{origin}: {kind} '{_name(doc)}': {error}") from None
         except (KeyError, TypeError, ValueError) as error:
             raise ManifestError(f"{origin}: {kind} '{_name(doc)}': malformed ({error!r})") from None
-    config = EventingConfig(tuple(brokers), tuple(triggers), tuple(sources))
+    config = EventingConfig(tuple(brokers), tuple(triggers), tuple(sources), tuple(pings))
     for trigger in config.triggers:
         if config.broker(trigger.namespace, trigger.broker) is None:
             raise ManifestError(
@@ -227,6 +246,36 @@ def _kafka_source(doc: dict[str, Any], default_ns: str) -> KafkaSource:
         delivery=_delivery(spec.get("delivery"), namespace),
         ce_overrides=dict((spec.get("ceOverrides") or {}).get("extensions") or {}),
     )
+
+
+def _ping_source(doc: dict[str, Any], default_ns: str) -> PingSource:
+    namespace = _namespace(doc, default_ns)
+    spec = doc["spec"]
+    schedule = spec.get("schedule")
+    if not isinstance(schedule, str):
+        raise ManifestError(f"spec.schedule: expected a cron expression, found {schedule!r}")
+    return PingSource(
+        namespace=namespace,
+        name=doc["metadata"]["name"],
+        schedule=Schedule.parse(schedule, spec.get("timezone")),
+        sink=_destination(spec.get("sink"), namespace, "spec.sink"),
+        content_type=spec.get("contentType"),
+        data=_ping_data(spec),
+        delivery=_delivery(spec.get("delivery"), namespace),
+    )
+
+
+def _ping_data(spec: Mapping[str, Any]) -> bytes | None:
+    """`spec.data` as UTF-8, or `spec.dataBase64` decoded; never both."""
+    text, encoded = spec.get("data"), spec.get("dataBase64")
+    if text is not None and encoded is not None:
+        raise ManifestError("spec.data: expected either `data` or `dataBase64`, found both")
+    if encoded is None:
+        return None if text is None else str(text).encode()
+    try:
+        return base64.b64decode(str(encoded), validate=True)
+    except binascii.Error:
+        raise ManifestError(f"spec.dataBase64: expected base64 text, found {encoded!r}") from None
 
 
 def _destination(spec: Mapping[str, Any] | None, namespace: str, where: str) -> Destination:

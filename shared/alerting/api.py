@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,20 +26,13 @@ from shared.alerting.operations import AlertClosed, AlertOperations, UnknownAler
 from shared.alerting.rules import SEVERITIES
 from shared.alerting.store import AlertFilter, AlertStore
 from shared.http import downstream_failure, json_error, probe
+from shared.params import BadParameter, time_param
 from shared.resilience import Downstream
 
 PREFIX = "/api/v1/alerts"
 STATUSES = ("open", "acknowledged", "cleared", "all")
 MAX_LIMIT = 1000
 _ROUTES = re.compile(rf"^{PREFIX}(?:/(?P<id>[^/]+)(?:/(?P<action>history|acknowledge|clear))?)?/?$")
-
-
-class BadParameter(ValueError):
-    """Raised for a query parameter or body field of the wrong form; names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class AlertApi:
@@ -118,21 +110,8 @@ def alert_filter(params: Any) -> AlertFilter:
     return AlertFilter(
         status=None if status == "all" else status, severity=severity, feeder_id=params.get("feeder"),
         rule_id=params.get("rule"), device_id=params.get("device"),
-        since=_time(params, "since"), until=_time(params, "until"), limit=_limit(params),
+        since=time_param(params, "since"), until=time_param(params, "until"), limit=_limit(params),
     )
-
-
-def _time(params: Any, name: str) -> datetime | None:
-    text = params.get(name)
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise BadParameter(name, f"expected an RFC 3339 time with offset (2026-11-22T10:00:00Z), found {text!r}")
-    return value
 
 
 def _limit(params: Any) -> int:

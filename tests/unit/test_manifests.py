@@ -19,6 +19,7 @@ from jsonschema import Draft7Validator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT.parent / "shared" / "crds"
+LOCAL_CRD_DIR = Path(__file__).resolve().parent / "crds"  # the project's own schemas, for kinds CRD_DIR lacks
 MANIFEST_DIRS = ("eventing", "knative")
 KUSTOMIZATION = "kustomization.yaml"
 CRD_HINT = "../shared/crds"
@@ -136,14 +137,24 @@ def _crd_schemas(crd: dict[str, Any]) -> Schemas:
 
 @pytest.fixture(scope="session")
 def schemas() -> Schemas:
-    """Core schemas plus every CRD schema in ../shared/crds, loaded once per session."""
+    """Core schemas, every CRD schema in ../shared/crds, then tests/unit/crds for kinds it lacks."""
     if not CRD_DIR.is_dir():
         pytest.skip(f"upstream CRD copies not found at {CRD_DIR} (../shared/crds next to the repo)")
     found: Schemas = dict(CORE_SCHEMAS)
     for path in sorted(CRD_DIR.glob("*.yaml")):
-        for crd in _load_yaml_docs(path):
-            if crd.get("kind") == "CustomResourceDefinition":
-                found.update(_crd_schemas(crd))
+        found.update(_file_schemas(path))
+    for path in sorted(LOCAL_CRD_DIR.glob("*.json")):
+        for key, schema in _file_schemas(path).items():
+            found.setdefault(key, schema)
+    return found
+
+
+def _file_schemas(path: Path) -> Schemas:
+    """The schemas of every CustomResourceDefinition in one file (YAML, or JSON as YAML)."""
+    found: Schemas = {}
+    for crd in _load_yaml_docs(path):
+        if crd.get("kind") == "CustomResourceDefinition":
+            found.update(_crd_schemas(crd))
     return found
 
 
@@ -276,6 +287,25 @@ def test_validator_rejects_unknown_kind(schemas: Schemas) -> None:
     assert _schema_errors(doc, schemas) == [
         f"no schema for apiVersion='apps/v1' kind='Deployment': add its CRD to {CRD_HINT}"
     ]
+
+
+def _ping_source(**spec: Any) -> dict[str, Any]:
+    """A PingSource with the given spec."""
+    return {
+        "apiVersion": "sources.knative.dev/v1",
+        "kind": "PingSource",
+        "metadata": {"name": "p", "namespace": "smartgrid"},
+        "spec": spec,
+    }
+
+
+def test_ping_source_schema(schemas: Schemas) -> None:
+    """A PingSource needs a schedule and a sink, and misspelt fields are caught."""
+    sink = {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "weather"}}
+    assert _schema_errors(_ping_source(schedule="*/10 * * * *", data="{}", sink=sink), schemas) == []
+    assert _schema_errors(_ping_source(sink=sink), schemas)
+    assert _schema_errors(_ping_source(schedule="* * * * *", sink=sink, jsonData="{}"), schemas)
+    assert _schema_errors(_ping_source(schedule=5, sink=sink), schemas)
 
 
 def test_configmap_values_must_be_strings(schemas: Schemas) -> None:

@@ -1,0 +1,28 @@
+"""analytics: aggregates of meter readings and the query API behind /api/v1/analytics.
+
+A POST is a reading event (Trigger analytics-readings, KafkaSource gateways-analytics): its meter
+readings are folded into the per meter, feeder and region aggregates of the `analytics` database
+(200; 400 for bad data, dead-lettered at once; 503 when the database is unavailable, retried).
+A GET under /api/v1/analytics answers the buckets of one meter, feeder or region.
+"""
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.analytics.api import PREFIX
+from shared.analytics.wiring import analytics
+from shared.config import Settings
+from shared.http import cloudevent_endpoint
+
+settings = Settings.from_env()
+parts = analytics(settings)
+endpoint = cloudevent_endpoint(parts.aggregate, settings.max_event_bytes)
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    """Aggregate the readings of one event, or answer one request of the analytics API."""
+    if request.url.path.startswith(PREFIX):
+        return await parts.api(request)
+    return await endpoint(request)

@@ -1,0 +1,1 @@
+"""Analytics: aggregates of meter readings per meter, feeder and region, and the API that reads them."""

@@ -1,0 +1,206 @@
+"""Aggregation: register points in, aggregates of the buckets they touch recomputed, in one transaction.
+
+Energy is the rise of the import register (OBIS 1.8.0) from a meter's previous point to each point,
+attributed whole to the 15-minute bucket of the later point (a gap spanning several buckets lands in
+the last one). A register that went down was reset: the new value counts from zero. A meter's first
+point is its baseline (no energy). Points are kept once per meter and time (`meter_register_points`),
+so a duplicate changes nothing and a late point re-splits the delta between its neighbours: the
+buckets of each new point and of the point after it are recomputed from the points, then the feeder
+and region quarters over their meters' quarters, then hours and days over the quarters, all
+set-based (a few statements per batch, not per reading; each affected key is looked up by index,
+`LATERAL ... OFFSET 0`, whatever the table statistics say). Advisory locks on the batch's meters,
+feeders and regions serialise concurrent batches that touch the same aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncCursor
+
+from shared.analytics.points import Point
+from shared.stores.postgres import Database
+
+LEVELS = ("meter", "feeder", "region")
+BUCKETS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+_ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
+_COLUMNS = ("level, entity_id, bucket, bucket_start, feeder_id, region, energy_kwh, readings, power_sum_kw, "
+            "power_count, power_min_kw, power_max_kw, voltage_sum_v, voltage_count, peak_demand_kw, peak_at")
+
+_LOCK = """
+SELECT pg_advisory_xact_lock(key)
+FROM (SELECT DISTINCT hashtextextended(name, 5) AS key FROM unnest(%s::text[]) AS name) AS keys ORDER BY key
+"""
+# The quarters to recompute: those of the new points and of the first point after each of them.
+_INSERT_POINTS = f"""
+WITH new AS (
+    INSERT INTO meter_register_points (meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v)
+    SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::float8[],
+                         %s::float8[])
+    ON CONFLICT (meter_id, ts) DO NOTHING
+    RETURNING meter_id, ts)
+SELECT meter_id, q, (SELECT count(*) FROM new) FROM (
+    SELECT meter_id, date_bin('15 minutes', ts, {_ORIGIN}) AS q FROM new
+    UNION
+    SELECT new.meter_id, date_bin('15 minutes', after.ts, {_ORIGIN}) FROM new
+    CROSS JOIN LATERAL (SELECT p.ts FROM meter_register_points AS p WHERE p.meter_id = new.meter_id AND p.ts > new.ts
+                        ORDER BY p.ts LIMIT 1) AS after) AS quarters
+"""
+# Recompute meters' quarters from their points; answer the feeders and regions (before and after).
+_METER_QUARTERS = f"""
+WITH affected AS (SELECT * FROM unnest(%s::text[], %s::timestamptz[]) AS a(meter_id, q)),
+points AS (
+    SELECT a.meter_id, a.q, p.ts, p.feeder_id, p.region, p.import_kwh, p.power_kw, p.voltage_v,
+           previous.import_kwh AS previous_kwh
+    FROM affected AS a
+    CROSS JOIN LATERAL (SELECT * FROM meter_register_points AS x WHERE x.meter_id = a.meter_id AND x.ts >= a.q
+                        AND x.ts < a.q + interval '15 minutes' OFFSET 0) AS p
+    LEFT JOIN LATERAL (SELECT x.import_kwh FROM meter_register_points AS x
+                       WHERE x.meter_id = p.meter_id AND x.ts < p.ts ORDER BY x.ts DESC LIMIT 1) AS previous ON true),
+sums AS (
+    SELECT meter_id, q, (array_agg(feeder_id ORDER BY ts DESC))[1] AS feeder_id,
+           (array_agg(region ORDER BY ts DESC))[1] AS region,
+           coalesce(sum(CASE WHEN import_kwh >= previous_kwh THEN import_kwh - previous_kwh ELSE import_kwh END)
+                    FILTER (WHERE previous_kwh IS NOT NULL), 0) AS energy_kwh,
+           count(*) AS readings, coalesce(sum(power_kw), 0) AS power_sum_kw, count(power_kw) AS power_count,
+           min(power_kw) AS power_min_kw, max(power_kw) AS power_max_kw,
+           coalesce(sum(voltage_v), 0) AS voltage_sum_v, count(voltage_v) AS voltage_count
+    FROM points GROUP BY meter_id, q),
+before AS (
+    SELECT g.feeder_id, g.region, g.bucket_start FROM affected AS a
+    CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = 'meter' AND x.bucket = '15min'
+                        AND x.entity_id = a.meter_id AND x.bucket_start = a.q OFFSET 0) AS g),
+after AS (
+    INSERT INTO aggregates ({_COLUMNS})
+    SELECT 'meter', meter_id, '15min', q, feeder_id, region, energy_kwh, readings, power_sum_kw, power_count,
+           power_min_kw, power_max_kw, voltage_sum_v, voltage_count, energy_kwh * 4, q
+    FROM sums
+    ON CONFLICT (level, entity_id, bucket, bucket_start) DO UPDATE SET
+        feeder_id = excluded.feeder_id, region = excluded.region, energy_kwh = excluded.energy_kwh,
+        readings = excluded.readings, power_sum_kw = excluded.power_sum_kw, power_count = excluded.power_count,
+        power_min_kw = excluded.power_min_kw, power_max_kw = excluded.power_max_kw,
+        voltage_sum_v = excluded.voltage_sum_v, voltage_count = excluded.voltage_count,
+        peak_demand_kw = excluded.peak_demand_kw, peak_at = excluded.peak_at, updated_at = now()
+    RETURNING feeder_id, region, bucket_start)
+SELECT feeder_id, region, bucket_start FROM before UNION SELECT feeder_id, region, bucket_start FROM after
+"""
+_AFFECTED = "(SELECT DISTINCT entity_id, {start} AS start FROM unnest(%(ids)s::text[], %(quarters)s::timestamptz[]) " \
+            "AS a(entity_id, q) WHERE entity_id IS NOT NULL) AS a"
+_DELETE = """
+DELETE FROM aggregates WHERE ctid = ANY(ARRAY(
+    SELECT g.ctid FROM {affected}
+    CROSS JOIN LATERAL (SELECT ctid FROM aggregates AS x WHERE x.level = %(level)s AND x.bucket = %(bucket)s
+                        AND x.entity_id = a.entity_id AND x.bucket_start = a.start OFFSET 0) AS g))
+"""
+# A feeder's or region's quarter: the sum of its meters' quarters.
+_GROUP_QUARTERS = f"""
+INSERT INTO aggregates ({_COLUMNS})
+SELECT %(level)s, a.entity_id, '15min', a.start, NULL, NULL, sum(m.energy_kwh), sum(m.readings), sum(m.power_sum_kw),
+       sum(m.power_count), min(m.power_min_kw), max(m.power_max_kw), sum(m.voltage_sum_v), sum(m.voltage_count),
+       sum(m.energy_kwh) * 4, a.start
+FROM {{affected}}
+CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = 'meter' AND x.bucket = '15min'
+                    AND x.{{column}} = a.entity_id AND x.bucket_start = a.start OFFSET 0) AS m
+GROUP BY a.entity_id, a.start
+"""
+# An hour or day: the sum of its quarters; the peak is the highest quarter (the earliest of equals).
+_ROLL_UP = f"""
+INSERT INTO aggregates ({_COLUMNS})
+SELECT %(level)s, a.entity_id, %(bucket)s, a.start, NULL, NULL, sum(q.energy_kwh), sum(q.readings),
+       sum(q.power_sum_kw), sum(q.power_count), min(q.power_min_kw), max(q.power_max_kw), sum(q.voltage_sum_v),
+       sum(q.voltage_count), max(q.peak_demand_kw),
+       (array_agg(q.peak_at ORDER BY q.peak_demand_kw DESC, q.peak_at))[1]
+FROM {{affected}}
+CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = %(level)s AND x.bucket = '15min'
+                    AND x.entity_id = a.entity_id AND x.bucket_start >= a.start
+                    AND x.bucket_start < a.start + %(width)s OFFSET 0) AS q
+GROUP BY a.entity_id, a.start
+"""
+
+# A rebuild holds off writers (batches wait on their first write) and reads a stable set of points.
+_REBUILD_LOCK = "LOCK TABLE meter_register_points, aggregates IN SHARE ROW EXCLUSIVE MODE"
+_REBUILD_DELETE = "DELETE FROM aggregates WHERE bucket_start >= %s AND bucket_start < %s RETURNING level, entity_id"
+_REBUILD_QUARTERS = f"""
+SELECT DISTINCT meter_id, date_bin('15 minutes', ts, {_ORIGIN}) FROM meter_register_points WHERE ts >= %s AND ts < %s
+"""
+
+Quarters = tuple[list[str | None], list[datetime]]
+
+
+class Aggregator:
+    """Maintains the aggregates of the `analytics` database from meter register points."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def close(self) -> None:
+        """Close the database pool."""
+        await self._database.close()
+
+    async def add(self, points: Sequence[Point]) -> dict[str, int]:
+        """Store new points and recompute every aggregate they change; answers the counts."""
+        if not points:
+            return {"points": 0, "new": 0, "quarters": 0}
+        async with self._database.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(_LOCK, [_lock_names(points)])
+            await cur.execute(_INSERT_POINTS, _columns(points))
+            rows = await cur.fetchall()
+            if rows:
+                await _recompute(cur, ([row[0] for row in rows], [row[1] for row in rows]))
+        return {"points": len(points), "new": rows[0][2] if rows else 0, "quarters": len(rows)}
+
+    async def rebuild(self, start: datetime, end: datetime) -> set[tuple[str, str]]:
+        """Recompute every aggregate starting in [start, end) from the stored points (whole UTC days: the
+        caller aligns); answers the (level, id) of every entity whose aggregates were rebuilt."""
+        async with self._database.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(_REBUILD_LOCK)
+            await cur.execute(_REBUILD_DELETE, [start, end])
+            entities = {(level, entity) for level, entity in await cur.fetchall()}
+            await cur.execute(_REBUILD_QUARTERS, [start, end])
+            rows = await cur.fetchall()
+            if rows:
+                await _recompute(cur, ([row[0] for row in rows], [row[1] for row in rows]))
+            await cur.execute("SELECT DISTINCT level, entity_id FROM aggregates WHERE bucket_start >= %s "
+                              "AND bucket_start < %s", [start, end])
+            return entities | {(level, entity) for level, entity in await cur.fetchall()}
+
+
+async def _recompute(cur: AsyncCursor[Any], meters: Quarters) -> None:
+    await cur.execute(_METER_QUARTERS, list(meters))
+    groups = await cur.fetchall()
+    await _roll_up(cur, "meter", meters)
+    for level, index in (("feeder", 0), ("region", 1)):
+        keys = {(row[index], row[2]) for row in groups if row[index] is not None}
+        quarters: Quarters = ([entity for entity, _ in keys], [start for _, start in keys])
+        await _replace(cur, _GROUP_QUARTERS.replace("{column}", "feeder_id" if level == "feeder" else "region"),
+                       level, "15min", quarters)
+        await _roll_up(cur, level, quarters)
+
+
+async def _roll_up(cur: AsyncCursor[Any], level: str, quarters: Quarters) -> None:
+    for bucket in ("hour", "day"):
+        await _replace(cur, _ROLL_UP, level, bucket, quarters)
+
+
+async def _replace(cur: AsyncCursor[Any], insert: str, level: str, bucket: str, quarters: Quarters) -> None:
+    width = BUCKETS[bucket]
+    start = "a.q" if bucket == "15min" else f"date_bin(%(width)s, a.q, {_ORIGIN})"
+    affected = _AFFECTED.format(start=start)
+    params = {"level": level, "bucket": bucket, "width": width, "ids": quarters[0], "quarters": quarters[1]}
+    await cur.execute(_DELETE.format(affected=affected), params)
+    await cur.execute(insert.replace("{affected}", affected), params)
+
+
+def _lock_names(points: Sequence[Point]) -> list[str]:
+    names = {f"meter:{p.meter_id}" for p in points}
+    names.update(f"feeder:{p.feeder_id}" for p in points if p.feeder_id is not None)
+    names.update(f"region:{p.region}" for p in points if p.region is not None)
+    return sorted(names)
+
+
+def _columns(points: Sequence[Point]) -> list[list[Any]]:
+    return [[p.meter_id for p in points], [p.ts for p in points], [p.feeder_id for p in points],
+            [p.region for p in points], [p.import_kwh for p in points], [p.power_kw for p in points],
+            [p.voltage_v for p in points]]

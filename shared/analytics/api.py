@@ -1,0 +1,106 @@
+"""The analytics API behind `/api/v1/analytics`: the buckets of one meter, feeder or region.
+
+| method | path                                                    | answer                     |
+|--------|---------------------------------------------------------|----------------------------|
+| GET    | /api/v1/analytics/{meters,feeders,regions}/{id}?from=&to=&bucket= | buckets, oldest first |
+
+`from` and `to` are RFC 3339 times with offset (default: the 24 hours before now), buckets starting
+in [from, to); `bucket` is 15min, hour (default) or day. Answers carry `Cache-Control: max-age=300`
+and are cached in Redis when it is configured (shared/analytics/cache.py; a Redis failure only
+costs the cache).
+Errors are JSON bodies naming the parameter: 400 bad parameter, 404 unknown path, 405 other methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.analytics.aggregator import BUCKETS
+from shared.analytics.cache import AnswerCache
+from shared.analytics.store import AggregateStore
+from shared.http import downstream_failure, json_error
+from shared.params import BadParameter, time_param
+from shared.resilience import CircuitOpen, Downstream
+from shared.stores.redis import is_transient as redis_transient
+
+log = logging.getLogger("smartgrid.analytics")
+
+PREFIX = "/api/v1/analytics"
+CACHE_CONTROL = "max-age=300"
+MAX_BUCKETS = 10_000
+DEFAULT_RANGE = timedelta(days=1)
+_ROUTE = re.compile(rf"^{PREFIX}/(?P<level>meters|feeders|regions)/(?P<id>[^/]+)/?$")
+
+
+class AnalyticsApi:
+    """Answers the analytics API's requests; reads go through the database's downstream (retries, breaker)."""
+
+    def __init__(self, aggregates: AggregateStore, *, database: Downstream,
+                 cache: AnswerCache | None = None, redis: Downstream | None = None) -> None:
+        self._aggregates = aggregates
+        self._database = database
+        self._cache = cache
+        self._redis = redis
+
+    async def __call__(self, request: Request) -> Response:
+        """Answer one request."""
+        match = _ROUTE.match(request.url.path)
+        if match is None:
+            return json_error(404, "not found", f"expected {PREFIX}/{{meters|feeders|regions}}/{{id}}, "
+                                                f"found {request.url.path}", field="path")
+        if request.method != "GET":
+            return json_error(405, "method not allowed", f"expected GET, found {request.method}", field="method")
+        try:
+            bucket, start, end = query(request.query_params, datetime.now(UTC))
+        except BadParameter as error:
+            return json_error(400, "bad request", str(error), field=error.field)
+        level, entity = match["level"].removesuffix("s"), match["id"]
+        key, body = await self._cached(lambda: self._cache.lookup(level, entity, f"{bucket}:{start}:{end}"))
+        if body is None:
+            try:
+                rows = await self._database.call(lambda: self._aggregates.buckets(level, entity, bucket, start, end),
+                                                 what="read aggregates")
+            except Exception as error:
+                answer = downstream_failure(error, path=request.url.path)
+                if answer is None:
+                    raise
+                return answer
+            body = orjson.dumps(rows)
+            if key is not None:
+                await self._cached(lambda: self._cache.store(key, body))
+        return Response(body, media_type="application/json", headers={"Cache-Control": CACHE_CONTROL})
+
+    async def _cached(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """The result of a cache call, or (None, None) without a cache or when Redis fails."""
+        if self._cache is None or self._redis is None:
+            return None, None
+        try:
+            return await self._redis.call(call, what="analytics cache")
+        except Exception as error:
+            if not isinstance(error, CircuitOpen) and not redis_transient(error):
+                raise
+            log.warning("analytics cache unavailable, answering from the database: %s", error)
+            return None, None
+
+
+def query(params: Any, now: datetime) -> tuple[str, datetime, datetime]:
+    """The bucket and time range of a request's parameters; raises BadParameter naming one."""
+    bucket = params.get("bucket", "hour")
+    if bucket not in BUCKETS:
+        raise BadParameter("bucket", f"expected one of {', '.join(BUCKETS)}, found {bucket!r}")
+    end = time_param(params, "to") or now
+    start = time_param(params, "from") or end - DEFAULT_RANGE
+    if start >= end:
+        raise BadParameter("from", f"expected a time before to ({end.isoformat()}), found {start.isoformat()}")
+    if (end - start) / BUCKETS[bucket] > MAX_BUCKETS:
+        raise BadParameter("from", f"expected a range of at most {MAX_BUCKETS} {bucket} buckets, "
+                                   f"found {(end - start) / BUCKETS[bucket]:.0f}")
+    return bucket, start, end

@@ -1,0 +1,48 @@
+"""The analytics API's answers cached in Redis, never stale after a write.
+
+Each meter, feeder and region has a generation (`<prefix>analytics:gen:<level>:<id>`); an answer is
+cached under its entity's current generation for 300 s (`<prefix>analytics:answer:<level>:<id>:<gen>:
+<query>`), and aggregation bumps the generation of every entity of a batch once its transaction
+committed, so later reads miss the old answers (which expire). A failed bump fails the event, whose
+redelivery bumps again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from shared.stores.redis import Keys
+
+TTL_S = 300
+
+
+class AnswerCache:
+    """Cached API answers per entity generation."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, ttl_s: int = TTL_S) -> None:
+        self._client = client
+        self._keys = keys
+        self._ttl_s = ttl_s
+
+    async def close(self) -> None:
+        """Close the Redis client."""
+        await self._client.aclose()
+
+    async def lookup(self, level: str, entity: str, query: str) -> tuple[str, bytes | None]:
+        """The key an answer is cached under now, and the answer when cached."""
+        generation = await self._client.get(self._keys("analytics", "gen", level, entity))
+        key = self._keys("analytics", "answer", level, entity, (generation or b"0").decode(), query)
+        return key, await self._client.get(key)
+
+    async def store(self, key: str, answer: bytes) -> None:
+        """Cache an answer under the key `lookup` gave."""
+        await self._client.set(key, answer, ex=self._ttl_s)
+
+    async def touched(self, entities: Iterable[tuple[str, str]]) -> None:
+        """Start a new generation of each (level, id): their cached answers are no longer read."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for level, entity in sorted(set(entities)):
+                pipe.incr(self._keys("analytics", "gen", level, entity))
+            await pipe.execute()

@@ -1,0 +1,1 @@
+"""Weather observations: provider adapters, their storage in the analytics database, their events."""
