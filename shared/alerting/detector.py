@@ -18,12 +18,11 @@ from shared.alerting.engine import RuleEngine, Transition, clock_group
 from shared.alerting.observations import Observation, from_meter, from_sensor
 from shared.alerting.outbox import Publisher
 from shared.alerting.statestore import StateStore
-from shared.cloudevents import CloudEvent
+from shared.cloudevents import PING_EVENT_TYPE, CloudEvent
 from shared.readings.decoding import Readings
 from shared.readings.store import SENSOR_READINGS
 from shared.resilience import Downstream
 
-PING = "dev.knative.sources.ping"
 SOURCE = "/smartgrid/functions/detect"
 
 
@@ -48,7 +47,7 @@ class Detector:
     async def detect(self, event: CloudEvent) -> dict[str, Any]:
         """Evaluate the rules on an event's readings (or only sweep, for a ping); publish the transitions."""
         observed = 0
-        if event.type != PING:
+        if event.type != PING_EVENT_TYPE:
             observations = observations_of(self._decode(event))
             observed = len(observations)
             await self._redis.call(lambda: self.observe(observations), what=f"apply {observed} observations")
@@ -87,7 +86,6 @@ class Detector:
             due, lambda states: [t for device, state in states.items() for t in self._engine.sweep(state, due[device])],
             self._engine.deadline,
         )
-
 
 
 def observations_of(readings: Readings) -> list[Observation]:

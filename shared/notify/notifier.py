@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import redis.asyncio as aioredis
 
-from shared.cloudevents import CloudEvent
+from shared.cloudevents import PING_EVENT_TYPE, CloudEvent
 from shared.config import Settings
 from shared.notify import message
 from shared.notify.alerts import AlertEvent
@@ -40,7 +40,7 @@ from shared.stores.postgres import Database
 from shared.stores.redis import Keys, connect
 from shared.validation.catalogue import Catalogue
 
-TICK_TYPES = ("com.smartgrid.notify.tick", "dev.knative.sources.ping")
+TICK_TYPES = ("com.smartgrid.notify.tick", PING_EVENT_TYPE)
 SOURCE = "/smartgrid/notify"
 RETRY_DUE_S = 60.0
 log = logging.getLogger("smartgrid.notify")
