@@ -7,7 +7,12 @@ Starts (or reuses, SMARTGRID_PG_DSN) PostgreSQL, provisions databases of its own
    meter, 20 feeders, one region) in time order through `Aggregator.add`, readings/s; then the same
    number of late readings (a second, shifted point per quarter) in shuffled batches;
 3. the query API in process (no HTTP, no Redis): `--requests` GETs of random meters, feeders and the
-   region, hourly over the day; requests/s and p50/p99 latency.
+   region, hourly over the day; requests/s and p50/p99 latency;
+4. the query API over HTTP: the analytics function under functions-framework (its own Redis, or
+   SMARTGRID_REDIS_URL), `--http-requests` GETs with `--concurrency` in flight over a mix of meters,
+   feeders and the region, 15min/hour/day buckets, the day or one of its 6-hour quarters: first with a
+   cold cache (the bench's Redis prefix flushed), then warm (the same mix again); requests/s, p50/p99
+   latency and the hit ratio from the function's /metrics, beside GET /healthz of the same server.
 
 Prints figures only. `.venv/bin/python bench/analytics_bench.py --help` for the knobs.
 """
@@ -16,33 +21,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import aiohttp  # noqa: E402
 import psycopg  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 
+from local.functions import Function  # noqa: E402
 from local.servers.databases import drop, provision  # noqa: E402
 from local.servers.postgres import postgres_server  # noqa: E402
-from shared.analytics.aggregator import Aggregator  # noqa: E402
+from local.servers.process import free_port  # noqa: E402
+from local.servers.redis import redis_server  # noqa: E402
+from shared.analytics.aggregator import BUCKETS, Aggregator  # noqa: E402
 from shared.analytics.api import AnalyticsApi  # noqa: E402
 from shared.analytics.points import Point  # noqa: E402
 from shared.analytics.store import AggregateStore  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.resilience import Downstreams  # noqa: E402
-from shared.stores import postgres  # noqa: E402
+from shared.stores import postgres, redis  # noqa: E402
 from shared.stores.postgres import Database  # noqa: E402
 
 DAY = datetime(2026, 11, 21, tzinfo=UTC)
+SOURCE = REPO / "functions" / "analytics" / "main.py"
+WINDOWS = [(DAY, DAY + timedelta(days=1))] + [(DAY + timedelta(hours=h), DAY + timedelta(hours=h + 6))
+                                             for h in range(0, 24, 6)]
 
 
 def points(count: int, offset_min: int = 0) -> list[Point]:
@@ -98,7 +114,97 @@ async def api_latencies(api: AnalyticsApi, meters: int, requests: int) -> tuple[
     return requests / (time.perf_counter() - began), latencies
 
 
-async def run(dsn: str, options: argparse.Namespace) -> None:
+def report(label: str, per_second: float, latencies: list[float], extra: str = "") -> None:
+    """Print requests/s and p50/p99 latency of one measurement."""
+    cuts = statistics.quantiles(latencies, n=100)
+    print(f"{label}: {per_second:,.0f} requests/s, p50 {cuts[49] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms{extra}")
+
+
+def key_mix(meters: int, requests: int) -> list[str]:
+    """`requests` API paths: 60 % meters, 30 % feeders, 10 % the region, any bucket, the day or a quarter of it."""
+    rng = random.Random(11)
+    paths = []
+    for _ in range(requests):
+        entity = rng.choices([f"meters/m{rng.randrange(meters)}", f"feeders/F{rng.randrange(20)}", "regions/north"],
+                             weights=[6, 3, 1])[0]
+        start, end = rng.choice(WINDOWS)
+        query = urlencode({"bucket": rng.choice(list(BUCKETS)), "from": start.isoformat(), "to": end.isoformat()})
+        paths.append(f"/api/v1/analytics/{entity}?{query}")
+    return paths
+
+
+async def http_pass(session: aiohttp.ClientSession, base: str, paths: list[str],
+                    concurrency: int) -> tuple[float, list[float]]:
+    """(requests/s, latencies in s) of GETs of `paths`, `concurrency` in flight."""
+    pending = iter(paths)
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        for path in pending:
+            sent = time.perf_counter()
+            async with session.get(base + path) as response:
+                body = await response.read()
+                assert response.status == 200, body
+            latencies.append(time.perf_counter() - sent)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(paths) / (time.perf_counter() - began), latencies
+
+
+async def lookups(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    """The function's cache lookups so far by outcome, from its /metrics."""
+    async with session.get(f"{base}/metrics") as response:
+        text = await response.text()
+    return {sample.labels["outcome"]: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "smartgrid_analytics_cache_requests_total"}
+
+
+def hit_ratio(before: dict[str, float], after: dict[str, float]) -> float:
+    """Hits over all lookups between two readings of the counters."""
+    moved = {outcome: after[outcome] - before.get(outcome, 0.0) for outcome in after}
+    return moved.get("hit", 0.0) / max(sum(moved.values()), 1.0)
+
+
+async def flush(redis_url: str, prefix: str) -> None:
+    """Delete every key under the bench's Redis prefix: a cold cache."""
+    client = redis.connect(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def http_bench(base: str, redis_url: str, prefix: str, meters: int, options: argparse.Namespace) -> None:
+    """The query API over HTTP, cold then warm cache, beside GET /healthz of the same server."""
+    paths, concurrency = key_mix(meters, options.http_requests), options.concurrency
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        report(f"raw limit, GET /healthz ({concurrency} in flight)",
+               *await http_pass(session, base, ["/healthz"] * len(paths), concurrency))
+        await flush(redis_url, prefix)
+        for label in ("cold", "warm"):
+            before = await lookups(session, base)
+            per_second, latencies = await http_pass(session, base, paths, concurrency)
+            ratio = hit_ratio(before, await lookups(session, base))
+            report(f"query API over HTTP, {label} cache", per_second, latencies, f", hit ratio {ratio:.0%}")
+
+
+@contextlib.contextmanager
+def analytics_function(dsn: str, redis_url: str, prefix: str, state_dir: Path) -> Iterator[str]:
+    """The base URL of the analytics function served by functions-framework on this database and Redis prefix."""
+    port = free_port()
+    env = {"SMARTGRID_DSN_ANALYTICS": dsn, "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_REDIS_PREFIX": prefix}
+    process = Function("analytics", SOURCE).process(port, "http://127.0.0.1:9/", env, state_dir / "analytics.log")
+    process.start(port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+async def run(dsn: str, base: str, redis_url: str, prefix: str, options: argparse.Namespace) -> None:
     total = options.batches * options.batch_size
     in_order = points(total)
     late = points(total, offset_min=7)
@@ -114,26 +220,30 @@ async def run(dsn: str, options: argparse.Namespace) -> None:
         print(f"aggregation, late readings in shuffled batches of {size:,}: {rate:,.0f} readings/s")
         downstream = Downstreams.from_settings(Settings()).get("postgres:analytics", postgres.is_transient)
         api = AnalyticsApi(AggregateStore(database), database=downstream)
-        per_second, latencies = await api_latencies(api, total // 96, options.requests)
-        cuts = statistics.quantiles(latencies, n=100)
-        print(f"query API in process (hourly, one day): {per_second:,.0f} requests/s, "
-              f"p50 {cuts[49] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms")
+        report("query API in process (hourly, one day)", *await api_latencies(api, total // 96, options.requests))
     finally:
         await database.close()
+    await http_bench(base, redis_url, prefix, total // 96, options)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=20, help="gateway batches (default 20)")
     parser.add_argument("--batch-size", type=int, default=1000, help="readings per batch (default 1000)")
-    parser.add_argument("--requests", type=int, default=2000, help="API requests (default 2000)")
+    parser.add_argument("--requests", type=int, default=2000, help="API requests in process (default 2000)")
+    parser.add_argument("--http-requests", type=int, default=2000, help="API requests over HTTP per pass (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="HTTP requests in flight (default 16)")
     options = parser.parse_args()
     settings = Settings.from_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}_"
-    with postgres_server(settings.pg_dsn, Path(tempfile.mkdtemp(prefix="smartgrid-bench-"))) as admin_dsn:
+    state_dir = Path(tempfile.mkdtemp(prefix="smartgrid-bench-"))
+    with (postgres_server(settings.pg_dsn, state_dir) as admin_dsn,
+          redis_server(settings.redis_url, state_dir) as redis_url):
         try:
             dsn = provision(admin_dsn, prefix)["analytics"]
-            asyncio.run(run(dsn, options))
+            keys = prefix.replace("_", ":")
+            with analytics_function(dsn, redis_url, keys, state_dir) as base:
+                asyncio.run(run(dsn, base, redis_url, keys, options))
         finally:
             drop(admin_dsn, prefix)
 

@@ -63,7 +63,7 @@ class AnalyticsApi:
         except BadParameter as error:
             return json_error(400, "bad request", str(error), field=error.field)
         level, entity = match["level"].removesuffix("s"), match["id"]
-        key, body = await self._cached(lambda: self._cache.lookup(level, entity, f"{bucket}:{start}:{end}"))
+        key, body = await self._lookup(level, entity, f"{bucket}:{start}:{end}")
         if body is None:
             try:
                 rows = await self._database.call(lambda: self._aggregates.buckets(level, entity, bucket, start, end),
@@ -77,6 +77,13 @@ class AnalyticsApi:
             if key is not None:
                 await self._cached(lambda: self._cache.store(key, body))
         return Response(body, media_type="application/json", headers={"Cache-Control": CACHE_CONTROL})
+
+    async def _lookup(self, level: str, entity: str, query: str) -> tuple[str | None, bytes | None]:
+        """The cache key and cached answer of a query; (None, None) without a cache or when Redis fails (counted)."""
+        key, body = await self._cached(lambda: self._cache.lookup(level, entity, query))
+        if key is None and self._cache is not None and self._redis is not None:
+            self._cache.failed()
+        return key, body
 
     async def _cached(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """The result of a cache call, or (None, None) without a cache or when Redis fails."""

@@ -5,6 +5,10 @@ cached under its entity's current generation for 300 s (`<prefix>analytics:answe
 <query>`), and aggregation bumps the generation of every entity of a batch once its transaction
 committed, so later reads miss the old answers (which expire). A failed bump fails the event, whose
 redelivery bumps again.
+
+Lookups are counted in `smartgrid_analytics_cache_requests_total{outcome="hit"|"miss"|"error"}`
+(the process's default registry, served on every function's `GET /metrics`); the hit ratio is
+hit / (hit + miss + error).
 """
 
 from __future__ import annotations
@@ -12,10 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import redis.asyncio as aioredis
+from prometheus_client import Counter
 
 from shared.stores.redis import Keys
 
 TTL_S = 300
+REQUESTS = Counter(
+    "smartgrid_analytics_cache_requests_total",
+    "Lookups of cached analytics answers, by outcome: hit, miss or error (Redis unavailable).",
+    ["outcome"],
+)
 
 
 class AnswerCache:
@@ -34,7 +44,13 @@ class AnswerCache:
         """The key an answer is cached under now, and the answer when cached."""
         generation = await self._client.get(self._keys("analytics", "gen", level, entity))
         key = self._keys("analytics", "answer", level, entity, (generation or b"0").decode(), query)
-        return key, await self._client.get(key)
+        answer = await self._client.get(key)
+        REQUESTS.labels("miss" if answer is None else "hit").inc()
+        return key, answer
+
+    def failed(self) -> None:
+        """Count a lookup that Redis could not answer."""
+        REQUESTS.labels("error").inc()
 
     async def store(self, key: str, answer: bytes) -> None:
         """Cache an answer under the key `lookup` gave."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from starlette.requests import Request
 
 from shared.analytics.wiring import Analytics, analytics
@@ -50,6 +51,21 @@ async def energy(parts: Analytics, path: str) -> list[float]:
     return [row["energy_kwh"] for row in orjson.loads(response.body)]
 
 
+def lookups(outcome: str) -> float:
+    """The cache lookups counted so far with this outcome."""
+    return REGISTRY.get_sample_value("smartgrid_analytics_cache_requests_total", {"outcome": outcome}) or 0.0
+
+
+async def test_lookups_count_a_miss_then_a_hit(instance_of) -> None:
+    parts, meter = instance_of(), f"m-{uuid.uuid4().hex[:6]}"
+    await parts.aggregate(meter_event(meter, (0, 10.0), (30, 12.0)))
+    hits, misses = lookups("hit"), lookups("miss")
+    assert await energy(parts, f"/api/v1/analytics/meters/{meter}") == [2.0]
+    assert (lookups("hit"), lookups("miss")) == (hits, misses + 1)
+    assert await energy(parts, f"/api/v1/analytics/meters/{meter}") == [2.0]
+    assert (lookups("hit"), lookups("miss")) == (hits + 1, misses + 1)
+
+
 async def test_an_answer_is_cached_and_a_write_retires_it(instance_of) -> None:
     parts, meter = instance_of(), f"m-{uuid.uuid4().hex[:6]}"
     await parts.aggregate(meter_event(meter, (0, 10.0), (30, 12.0)))
@@ -65,5 +81,6 @@ async def test_an_answer_is_cached_and_a_write_retires_it(instance_of) -> None:
 async def test_without_redis_the_api_answers_from_the_database(instance_of) -> None:
     meter = f"m-{uuid.uuid4().hex[:6]}"
     await instance_of().aggregate(meter_event(meter, (0, 1.0), (15, 4.0)))
-    broken = instance_of(redis_url="redis://127.0.0.1:1/0", retry_attempts=1)
+    broken, errors = instance_of(redis_url="redis://127.0.0.1:1/0", retry_attempts=1), lookups("error")
     assert await energy(broken, f"/api/v1/analytics/meters/{meter}") == [3.0]
+    assert lookups("error") == errors + 1
