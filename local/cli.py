@@ -20,6 +20,7 @@ from local.eventing.dataplane import DataPlane, DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
 from local.functions import FunctionsDirError
 from local.platform import AlreadyRunningError, down, up
+from local.report import command as report_cli
 from local.servers.kafka import kafka_server
 from local.servers.postgres import ClusterInitError, PostgresNotInstalledError
 from local.servers.process import ServerStartError
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
     forecast_cli.add_parser(commands)
     analytics_cli.add_parser(commands)
+    report_cli.add_parser(commands)
     return parser
 
 
