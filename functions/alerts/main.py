@@ -11,13 +11,10 @@ from starlette.responses import Response
 from shared.alerting.api import AlertApi
 from shared.alerting.wiring import alerting
 from shared.config import Settings
-from shared.resilience import Downstreams
-from shared.stores.postgres import is_transient
 
 settings = Settings.from_env()
 parts = alerting(settings, source="/smartgrid/functions/alerts")
-api = AlertApi(parts.alerts, parts.operations,
-               database=Downstreams.from_settings(settings).get("postgres:smartgrid", is_transient))
+api = AlertApi(parts.alerts, parts.operations, database=parts.database)
 
 
 @functions_framework.aio.http

@@ -45,6 +45,8 @@ class Publisher:
         A replica that finds another publishing waits for it (its own transitions may have come after
         the other read the outbox), up to LEASE_WAIT_S; what is left then goes with the next call.
         """
+        if not await self._states.has_outbox():
+            return 0  # the common case: one round trip, no lease
         token = uuid.uuid4().hex
         deadline = time.monotonic() + LEASE_WAIT_S
         while not await self._states.lease_publisher(token):

@@ -114,6 +114,10 @@ class StateStore:
             found = await pipe.execute()
         return {member.decode(): now for now, members in zip(clocks.values(), found) for member in members}
 
+    async def has_outbox(self) -> bool:
+        """True when transitions wait in the outbox."""
+        return bool(await self._redis.hlen(self._key("alerting", "outbox")))
+
     async def outbox(self) -> list[Transition]:
         """Transitions not yet stored and published: by alert occurrence, each in its life's order."""
         entries = await self._redis.hvals(self._key("alerting", "outbox"))

@@ -13,7 +13,7 @@ from shared.alerting.statestore import StateStore
 from shared.alerting.store import AlertStore
 from shared.config import Settings
 from shared.readings.decoding import ReadingDecoder
-from shared.resilience import Downstreams
+from shared.resilience import Downstream, Downstreams
 from shared.sink import EventSink
 from shared.stores import postgres, redis
 from shared.stores.postgres import Database
@@ -31,6 +31,7 @@ class Alerting:
     publisher: Publisher
     detector: Detector
     operations: AlertOperations
+    database: Downstream
 
     async def close(self) -> None:
         """Close the connections: Redis, the database pool, the broker's HTTP session."""
@@ -47,8 +48,9 @@ def alerting(settings: Settings, source: str) -> Alerting:
     engine = RuleEngine(RuleSet.load(settings.rules_file))
     states = StateStore(redis.connect(settings.require_redis()), redis.Keys(settings.redis_prefix))
     alerts = AlertStore(Database(settings.dsn("smartgrid"), max_size=2))
-    publisher = Publisher(states, alerts, EventSink(settings.require_sink(), downstreams), source,
-                          database=downstreams.get("postgres:smartgrid", postgres.is_transient))
+    database = downstreams.get("postgres:smartgrid", postgres.is_transient)
+    publisher = Publisher(states, alerts, EventSink(settings.require_sink(), downstreams), source, database=database)
     detector = Detector(ReadingDecoder(catalogue, resolve).decode, engine, states, publisher,
                         redis=downstreams.get("redis", redis.is_transient))
-    return Alerting(engine, states, alerts, publisher, detector, AlertOperations(engine, states, alerts, publisher))
+    operations = AlertOperations(engine, states, alerts, publisher)
+    return Alerting(engine, states, alerts, publisher, detector, operations, database)

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from shared.alerting.rules import SEVERITIES
 from shared.config import Settings, parse_duration
 
-SEVERITIES = ("info", "warning", "critical", "emergency")
 EVENT_KINDS = ("raised", "updated", "acknowledged", "cleared")
 CHANNEL_KINDS = ("webhook", "smtp", "log")
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
