@@ -12,7 +12,10 @@ Starts (or reuses, SMARTGRID_PG_DSN) PostgreSQL, provisions databases of its own
    SMARTGRID_REDIS_URL), `--http-requests` GETs with `--concurrency` in flight over a mix of meters,
    feeders and the region, 15min/hour/day buckets, the day or one of its 6-hour quarters: first with a
    cold cache (the bench's Redis prefix flushed), then warm (the same mix again); requests/s, p50/p99
-   latency and the hit ratio from the function's /metrics, beside GET /healthz of the same server.
+   latency and the hit ratio from the function's /metrics, beside GET /healthz of the same server;
+5. the latest-reading endpoint over HTTP (`GET .../meters/{id}/latest`, memcached: its own or
+   SMARTGRID_MEMCACHED_URL): cold (this run's meters were never cached), then warm; requests/s, p50/p99
+   and the memcached hit ratio, beside the raw memcached get rate of one client in this process.
 
 Prints figures only. `.venv/bin/python bench/analytics_bench.py --help` for the knobs.
 """
@@ -43,16 +46,19 @@ from starlette.requests import Request  # noqa: E402
 
 from local.functions import Function  # noqa: E402
 from local.servers.databases import drop, provision  # noqa: E402
+from local.servers.memcached import memcached_server  # noqa: E402
 from local.servers.postgres import postgres_server  # noqa: E402
 from local.servers.process import free_port  # noqa: E402
 from local.servers.redis import redis_server  # noqa: E402
 from shared.analytics.aggregator import BUCKETS, Aggregator  # noqa: E402
 from shared.analytics.api import AnalyticsApi  # noqa: E402
+from shared.analytics.counters import Counters  # noqa: E402
+from shared.analytics.latest import LatestStore, LatestValues  # noqa: E402
 from shared.analytics.points import Point  # noqa: E402
 from shared.analytics.store import AggregateStore  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.resilience import Downstreams  # noqa: E402
-from shared.stores import postgres, redis  # noqa: E402
+from shared.stores import memcached, postgres, redis  # noqa: E402
 from shared.stores.postgres import Database  # noqa: E402
 
 DAY = datetime(2026, 11, 21, tzinfo=UTC)
@@ -61,12 +67,12 @@ WINDOWS = [(DAY, DAY + timedelta(days=1))] + [(DAY + timedelta(hours=h), DAY + t
                                              for h in range(0, 24, 6)]
 
 
-def points(count: int, offset_min: int = 0) -> list[Point]:
+def points(count: int, meter_prefix: str, offset_min: int = 0) -> list[Point]:
     """`count` points: meters of 96 quarter hours each, rising registers, on 20 feeders of one region."""
     made = []
     for i in range(count):
         meter, slot = divmod(i, 96)
-        made.append(Point(f"m{meter}", DAY + timedelta(minutes=15 * slot + offset_min), f"F{meter % 20}", "north",
+        made.append(Point(f"{meter_prefix}m{meter}", DAY + timedelta(minutes=15 * slot + offset_min), f"F{meter % 20}", "north",
                           1000.0 + slot * 0.3 + offset_min * 0.01, 1.2 + (slot % 5) * 0.1, 230.0 + slot % 3))
     return made
 
@@ -97,14 +103,14 @@ async def aggregate_rate(aggregator: Aggregator, batches: list[list[Point]]) -> 
     return sum(map(len, batches)) / (time.perf_counter() - began)
 
 
-async def api_latencies(api: AnalyticsApi, meters: int, requests: int) -> tuple[float, list[float]]:
+async def api_latencies(api: AnalyticsApi, meters: list[str], requests: int) -> tuple[float, list[float]]:
     """(requests/s, latencies in s) of GETs of random entities' hourly buckets over the day."""
     rng = random.Random(7)
     query = f"bucket=hour&from={DAY.isoformat()}&to={(DAY + timedelta(days=1)).isoformat()}".replace("+", "%2B")
     latencies = []
     began = time.perf_counter()
     for _ in range(requests):
-        path = rng.choice([f"meters/m{rng.randrange(meters)}", f"feeders/F{rng.randrange(20)}", "regions/north"])
+        path = rng.choice([f"meters/{rng.choice(meters)}", f"feeders/F{rng.randrange(20)}", "regions/north"])
         request = Request({"type": "http", "method": "GET", "path": f"/api/v1/analytics/{path}",
                            "query_string": query.encode(), "headers": []})
         sent = time.perf_counter()
@@ -120,12 +126,12 @@ def report(label: str, per_second: float, latencies: list[float], extra: str = "
     print(f"{label}: {per_second:,.0f} requests/s, p50 {cuts[49] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms{extra}")
 
 
-def key_mix(meters: int, requests: int) -> list[str]:
+def key_mix(meters: list[str], requests: int) -> list[str]:
     """`requests` API paths: 60 % meters, 30 % feeders, 10 % the region, any bucket, the day or a quarter of it."""
     rng = random.Random(11)
     paths = []
     for _ in range(requests):
-        entity = rng.choices([f"meters/m{rng.randrange(meters)}", f"feeders/F{rng.randrange(20)}", "regions/north"],
+        entity = rng.choices([f"meters/{rng.choice(meters)}", f"feeders/F{rng.randrange(20)}", "regions/north"],
                              weights=[6, 3, 1])[0]
         start, end = rng.choice(WINDOWS)
         query = urlencode({"bucket": rng.choice(list(BUCKETS)), "from": start.isoformat(), "to": end.isoformat()})
@@ -152,12 +158,12 @@ async def http_pass(session: aiohttp.ClientSession, base: str, paths: list[str],
     return len(paths) / (time.perf_counter() - began), latencies
 
 
-async def lookups(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
-    """The function's cache lookups so far by outcome, from its /metrics."""
+async def lookups(session: aiohttp.ClientSession, base: str, metric: str) -> dict[str, float]:
+    """The function's lookups of one cache so far by outcome, from its /metrics."""
     async with session.get(f"{base}/metrics") as response:
         text = await response.text()
     return {sample.labels["outcome"]: sample.value for family in text_string_to_metric_families(text)
-            for sample in family.samples if sample.name == "smartgrid_analytics_cache_requests_total"}
+            for sample in family.samples if sample.name == metric}
 
 
 def hit_ratio(before: dict[str, float], after: dict[str, float]) -> float:
@@ -177,7 +183,39 @@ async def flush(redis_url: str, prefix: str) -> None:
         await client.aclose()
 
 
-async def http_bench(base: str, redis_url: str, prefix: str, meters: int, options: argparse.Namespace) -> None:
+async def memcached_get_rate(url: str, requests: int, concurrency: int) -> float:
+    """Gets/s of one hot key from one client of this process, `concurrency` in flight: the raw limit."""
+    client = memcached.connect(url, pool_size=concurrency)
+    try:
+        await client.set(b"smartgrid:bench:hot", b'{"ts": "2026-11-21T00:00:00+00:00", "import_kwh": 1.0}')
+        pending = iter(range(requests))
+
+        async def worker() -> None:
+            for _ in pending:
+                await client.get(b"smartgrid:bench:hot")
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return requests / (time.perf_counter() - began)
+    finally:
+        await client.close()
+
+
+async def latest_bench(base: str, memcached_url: str, meters: list[str], options: argparse.Namespace) -> None:
+    """The latest-reading endpoint over HTTP, cold then warm memcached, beside the raw memcached get rate."""
+    rng, concurrency = random.Random(13), options.concurrency
+    paths = [f"/api/v1/analytics/meters/{rng.choice(meters)}/latest" for _ in range(options.http_requests)]
+    rate = await memcached_get_rate(memcached_url, options.http_requests, concurrency)
+    print(f"raw limit, memcached get of one key ({concurrency} in flight, one client): {rate:,.0f} gets/s")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        for label in ("cold", "warm"):
+            before = await lookups(session, base, "smartgrid_analytics_latest_requests_total")
+            per_second, latencies = await http_pass(session, base, paths, concurrency)
+            ratio = hit_ratio(before, await lookups(session, base, "smartgrid_analytics_latest_requests_total"))
+            report(f"latest reading over HTTP, {label} memcached", per_second, latencies, f", hit ratio {ratio:.0%}")
+
+
+async def http_bench(base: str, redis_url: str, prefix: str, meters: list[str], options: argparse.Namespace) -> None:
     """The query API over HTTP, cold then warm cache, beside GET /healthz of the same server."""
     paths, concurrency = key_mix(meters, options.http_requests), options.concurrency
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
@@ -185,17 +223,19 @@ async def http_bench(base: str, redis_url: str, prefix: str, meters: int, option
                *await http_pass(session, base, ["/healthz"] * len(paths), concurrency))
         await flush(redis_url, prefix)
         for label in ("cold", "warm"):
-            before = await lookups(session, base)
+            before = await lookups(session, base, "smartgrid_analytics_cache_requests_total")
             per_second, latencies = await http_pass(session, base, paths, concurrency)
-            ratio = hit_ratio(before, await lookups(session, base))
+            ratio = hit_ratio(before, await lookups(session, base, "smartgrid_analytics_cache_requests_total"))
             report(f"query API over HTTP, {label} cache", per_second, latencies, f", hit ratio {ratio:.0%}")
 
 
 @contextlib.contextmanager
-def analytics_function(dsn: str, redis_url: str, prefix: str, state_dir: Path) -> Iterator[str]:
-    """The base URL of the analytics function served by functions-framework on this database and Redis prefix."""
+def analytics_function(dsn: str, redis_url: str, prefix: str, memcached_url: str, state_dir: Path) -> Iterator[str]:
+    """The base URL of the analytics function served by functions-framework on this database, Redis prefix
+    and memcached."""
     port = free_port()
-    env = {"SMARTGRID_DSN_ANALYTICS": dsn, "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_REDIS_PREFIX": prefix}
+    env = {"SMARTGRID_DSN_ANALYTICS": dsn, "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_REDIS_PREFIX": prefix,
+           "SMARTGRID_MEMCACHED_URL": memcached_url}
     process = Function("analytics", SOURCE).process(port, "http://127.0.0.1:9/", env, state_dir / "analytics.log")
     process.start(port)
     try:
@@ -204,10 +244,12 @@ def analytics_function(dsn: str, redis_url: str, prefix: str, state_dir: Path) -
         process.stop()
 
 
-async def run(dsn: str, base: str, redis_url: str, prefix: str, options: argparse.Namespace) -> None:
+async def run(dsn: str, base: str, redis_url: str, prefix: str, memcached_url: str,
+              options: argparse.Namespace) -> None:
     total = options.batches * options.batch_size
-    in_order = points(total)
-    late = points(total, offset_min=7)
+    in_order = points(total, prefix)
+    late = points(total, prefix, offset_min=7)
+    meters = sorted({p.meter_id for p in in_order})
     random.Random(3).shuffle(late)
     print(f"raw COPY (unlogged, no aggregation): {await copy_rate(dsn, in_order):,.0f} points/s")
     database = Database(dsn, max_size=2)
@@ -218,12 +260,18 @@ async def run(dsn: str, base: str, redis_url: str, prefix: str, options: argpars
         print(f"aggregation, batches of {size:,} in time order: {rate:,.0f} readings/s ({total:,} readings)")
         rate = await aggregate_rate(aggregator, [late[i:i + size] for i in range(0, total, size)])
         print(f"aggregation, late readings in shuffled batches of {size:,}: {rate:,.0f} readings/s")
-        downstream = Downstreams.from_settings(Settings()).get("postgres:analytics", postgres.is_transient)
-        api = AnalyticsApi(AggregateStore(database), database=downstream)
-        report("query API in process (hourly, one day)", *await api_latencies(api, total // 96, options.requests))
+        downstreams = Downstreams.from_settings(Settings())
+        downstream = downstreams.get("postgres:analytics", postgres.is_transient)
+        latest = LatestValues(LatestStore(database), None, database=downstream,
+                              memcached=downstreams.get("memcached", memcached.is_transient))
+        counters = Counters(database, downstream, interval_s=1.0, max_keys=1000)
+        api = AnalyticsApi(AggregateStore(database), database=downstream, latest=latest, counters=counters)
+        report("query API in process (hourly, one day)", *await api_latencies(api, meters, options.requests))
+        await counters.close()
     finally:
         await database.close()
-    await http_bench(base, redis_url, prefix, total // 96, options)
+    await http_bench(base, redis_url, prefix, meters, options)
+    await latest_bench(base, memcached_url, meters, options)
 
 
 def main() -> None:
@@ -238,12 +286,13 @@ def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}_"
     state_dir = Path(tempfile.mkdtemp(prefix="smartgrid-bench-"))
     with (postgres_server(settings.pg_dsn, state_dir) as admin_dsn,
-          redis_server(settings.redis_url, state_dir) as redis_url):
+          redis_server(settings.redis_url, state_dir) as redis_url,
+          memcached_server(settings.memcached_url, state_dir) as memcached_url):
         try:
             dsn = provision(admin_dsn, prefix)["analytics"]
             keys = prefix.replace("_", ":")
-            with analytics_function(dsn, redis_url, keys, state_dir) as base:
-                asyncio.run(run(dsn, base, redis_url, keys, options))
+            with analytics_function(dsn, redis_url, keys, memcached_url, state_dir) as base:
+                asyncio.run(run(dsn, base, redis_url, keys, memcached_url, options))
         finally:
             drop(admin_dsn, prefix)
 

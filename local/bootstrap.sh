@@ -63,11 +63,13 @@ _sg_system_packages() {
     if ! _sg_can_apt; then
         _sg_say "missing ${missing[*]}; install them (not root and no password-less sudo here)"
     elif ! _sg_apt_install "${missing[@]}"; then
-        # Without PostgreSQL nothing runs; without Redis no alerting (unless SMARTGRID_REDIS_URL names
-        # one); memcached serves later features only.
+        # Without PostgreSQL nothing runs; without Redis no alerting and without memcached no analytics
+        # (unless SMARTGRID_REDIS_URL / SMARTGRID_MEMCACHED_URL name one).
         _sg_postgres_present || _sg_die "expected PostgreSQL (server or initdb), found none"
         [ -n "${SMARTGRID_REDIS_URL:-}" ] || command -v redis-server >/dev/null \
             || _sg_die "expected redis-server (apt-get install redis-server) or SMARTGRID_REDIS_URL, found neither"
+        [ -n "${SMARTGRID_MEMCACHED_URL:-}" ] || command -v memcached >/dev/null \
+            || _sg_die "expected memcached (apt-get install memcached) or SMARTGRID_MEMCACHED_URL, found neither"
         _sg_say "continuing without ${missing[*]}"
     fi
 }

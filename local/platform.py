@@ -1,11 +1,11 @@
 """`smartgrid up` and `smartgrid down`: the whole platform on one machine, and stopping it.
 
-`up` starts (or reuses) Kafka, PostgreSQL and Redis, provisions the domain databases, serves the event
-catalogue as a Schema Registry, puts an Activator (scale to zero) in front of every function, and
-serves the eventing manifests with the data plane. Each function gets `K_SINK` (the broker URL),
-`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL`, `SMARTGRID_REDIS_URL` and one `SMARTGRID_DSN_<DOMAIN>` per domain,
-and the notification sinks: `SMARTGRID_SMTP_URL` (else a local mail sink), `SMARTGRID_WEBHOOK_URL` (else a
-local webhook receiver) and `SMARTGRID_WEBHOOK_SECRET` (else one generated for this run).
+`up` starts (or reuses) Kafka, PostgreSQL, Redis and memcached, provisions the domain databases, serves
+the event catalogue as a Schema Registry, puts an Activator (scale to zero) in front of every function,
+and serves the eventing manifests with the data plane. Each function gets `K_SINK` (the broker URL),
+`K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL`, `SMARTGRID_REDIS_URL`, `SMARTGRID_MEMCACHED_URL` and one
+`SMARTGRID_DSN_<DOMAIN>` per domain, and the notification sinks: `SMARTGRID_SMTP_URL` (else a local mail
+sink), `SMARTGRID_WEBHOOK_URL` (else a local webhook receiver) and `SMARTGRID_WEBHOOK_SECRET` (else one generated for this run).
 
 A ref to a Knative Service that has no function folder does not stop `up`: it is logged as a
 warning and resolves to MissingServices, which answers 503. The Trigger keeps consuming, so each
@@ -50,6 +50,7 @@ from local.functions import Function, discover
 from local.registry import registry_app
 from local.servers.databases import provision
 from local.servers.kafka import kafka_server
+from local.servers.memcached import memcached_server
 from local.servers.postgres import postgres_server
 from local.servers.redis import redis_server
 from local.servers.smtp import mail_sink, without_password
@@ -62,7 +63,8 @@ log = logging.getLogger("smartgrid.platform")
 
 PID_FILE = "up.pid"
 # Functions that serve an HTTP API (not CloudEvents) are listed with the path of their API.
-API_PATHS = {"alerts": "/api/v1/alerts", "analytics": "/api/v1/analytics"}
+API_PATHS = {"alerts": "/api/v1/alerts", "analytics": "/api/v1/analytics", "readings": "/api/v1/readings",
+             "forecast": "/api/v1/forecasts"}
 DOWN_TIMEOUT_S = 20.0
 T = TypeVar("T")
 
@@ -151,10 +153,12 @@ async def _start(
     admin_dsn = await _enter(stack, postgres_server(settings.pg_dsn, state_dir))
     dsns = await asyncio.to_thread(provision, admin_dsn, settings.db_prefix)
     redis_url = await _enter(stack, redis_server(settings.redis_url, state_dir))
+    memcached_url = await _enter(stack, memcached_server(settings.memcached_url, state_dir))
     smtp_url = await _enter(stack, mail_sink(settings.smtp_url, state_dir))
     webhook_secret = settings.webhook_secret or secrets.token_hex(32)
     webhook_url = await stack.enter_async_context(webhook_receiver(settings.webhook_url, webhook_secret, state_dir))
-    env = {**domain_environment(dsns), "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_SMTP_URL": smtp_url,
+    env = {**domain_environment(dsns), "SMARTGRID_REDIS_URL": redis_url, "SMARTGRID_MEMCACHED_URL": memcached_url,
+           "SMARTGRID_SMTP_URL": smtp_url,
            "SMARTGRID_RULES_FILE": str(settings.rules_file), "SMARTGRID_CHANNELS_FILE": str(settings.channels_file),
            "SMARTGRID_WEBHOOK_URL": webhook_url, "SMARTGRID_WEBHOOK_SECRET": webhook_secret}
     # Bound before the functions start, since K_SINK must name its port, and kept so that
@@ -167,7 +171,8 @@ async def _start(
     catalogue = Catalogue.load(settings.schemas_dir / "events", max_future_seconds=settings.max_future_seconds)
     registry, registry_url = await aio.serve(registry_app(catalogue))
     stack.push_async_callback(registry.cleanup)
-    endpoints += [("registry", registry_url), ("redis", redis_url), ("smtp", without_password(smtp_url)),
+    endpoints += [("registry", registry_url), ("redis", redis_url), ("memcached", memcached_url),
+                  ("smtp", without_password(smtp_url)),
                   ("webhook", webhook_url)]
     env["SMARTGRID_SCHEMA_REGISTRY_URL"] = registry_url
     service_urls: dict[str, str] = {}

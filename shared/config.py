@@ -22,6 +22,10 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_DB_PREFIX          | (none)             | prefix of the local domain databases and roles       |
 | SMARTGRID_REDIS_URL          | (start redis-server)| Redis URL (redis://host:port/db); unset: a local one |
 | SMARTGRID_REDIS_PREFIX       | smartgrid:         | prefix of every Redis key the platform writes        |
+| SMARTGRID_REDIS_CLUSTER      | false              | true: SMARTGRID_REDIS_URL is a Redis Cluster node (analytics cache only) |
+| SMARTGRID_MEMCACHED_URL      | (start memcached)  | memcached URL (memcached://host:port); unset: a local one |
+| SMARTGRID_WRITE_BEHIND_INTERVAL | 1               | seconds between flushes of write-behind counters     |
+| SMARTGRID_WRITE_BEHIND_MAX_KEYS | 1000            | pending counter keys that trigger a flush at once    |
 | SMARTGRID_SMTP_URL           | (start a mail sink)| SMTP server, smtp://[user:password@]host:port        |
 | SMARTGRID_MAIL_FROM          | smartgrid@localhost| sender address of notification mail                  |
 | SMARTGRID_WEBHOOK_SECRET     | (none)             | HMAC-SHA256 key signing webhook notifications        |
@@ -38,6 +42,9 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_WEATHER_PROVIDER   | replay             | weather source: replay (DWD test reference years) or open-meteo |
 | SMARTGRID_WEATHER_URL        | https://api.open-meteo.com/v1/forecast | Open-Meteo-compatible forecast API |
 | SMARTGRID_WEATHER_STATIONS   | 3 German stations  | id:region:lat:lon,... of the weather stations        |
+| SMARTGRID_READINGS_URL       | (the running platform's) | the readings API (.../api/v1/readings) `analytics rebuild` reads |
+| SMARTGRID_FORECAST_MIN_HISTORY_DAYS | 21          | days of 15-min load a feeder or region needs to get a forecast model (the last 7 validate it) |
+| SMARTGRID_FORECAST_MAX_ITER  | 400                | boosting iterations of the forecast model            |
 """
 
 from __future__ import annotations
@@ -98,6 +105,10 @@ class Settings:
     db_prefix: str = ""
     redis_url: str | None = None
     redis_prefix: str = "smartgrid:"
+    redis_cluster: bool = False
+    memcached_url: str | None = None
+    write_behind_interval_s: float = 1.0
+    write_behind_max_keys: int = 1000
     smtp_url: str | None = None
     mail_from: str = "smartgrid@localhost"
     webhook_secret: str | None = None
@@ -114,6 +125,9 @@ class Settings:
     weather_provider: str = "replay"
     weather_url: str = "https://api.open-meteo.com/v1/forecast"
     weather_stations: tuple[WeatherStation, ...] = DEFAULT_WEATHER_STATIONS
+    readings_url: str | None = None
+    forecast_min_history_days: int = 21
+    forecast_max_iter: int = 400
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,6 +160,10 @@ class Settings:
             db_prefix=env.get("SMARTGRID_DB_PREFIX", ""),
             redis_url=env.get("SMARTGRID_REDIS_URL") or None,
             redis_prefix=env.get("SMARTGRID_REDIS_PREFIX", defaults.redis_prefix),
+            redis_cluster=_bool(env, "SMARTGRID_REDIS_CLUSTER", defaults.redis_cluster),
+            memcached_url=env.get("SMARTGRID_MEMCACHED_URL") or None,
+            write_behind_interval_s=_float(env, "SMARTGRID_WRITE_BEHIND_INTERVAL", defaults.write_behind_interval_s),
+            write_behind_max_keys=_int(env, "SMARTGRID_WRITE_BEHIND_MAX_KEYS", defaults.write_behind_max_keys),
             smtp_url=env.get("SMARTGRID_SMTP_URL") or None,
             mail_from=env.get("SMARTGRID_MAIL_FROM") or defaults.mail_from,
             webhook_secret=env.get("SMARTGRID_WEBHOOK_SECRET") or None,
@@ -162,6 +180,11 @@ class Settings:
             weather_provider=_choice(env, "SMARTGRID_WEATHER_PROVIDER", WEATHER_PROVIDERS, defaults.weather_provider),
             weather_url=env.get("SMARTGRID_WEATHER_URL") or defaults.weather_url,
             weather_stations=_stations(env, "SMARTGRID_WEATHER_STATIONS", defaults.weather_stations),
+            readings_url=env.get("SMARTGRID_READINGS_URL") or None,
+            forecast_min_history_days=_int(
+                env, "SMARTGRID_FORECAST_MIN_HISTORY_DAYS", defaults.forecast_min_history_days
+            ),
+            forecast_max_iter=_int(env, "SMARTGRID_FORECAST_MAX_ITER", defaults.forecast_max_iter),
         )
 
     def dsn(self, domain: str) -> str:
@@ -210,6 +233,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name}: expected a number of seconds, found {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if raw.lower() not in ("true", "false", "1", "0"):
+        raise ConfigError(f"{name}: expected true or false, found {raw!r}")
+    return raw.lower() in ("true", "1")
 
 
 def _duration(env: Mapping[str, str], name: str, default: float) -> float:

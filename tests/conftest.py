@@ -15,6 +15,7 @@ import pytest
 
 from local.servers.databases import drop, provision
 from local.servers.kafka import kafka_server
+from local.servers.memcached import memcached_server
 from local.servers.postgres import postgres_server
 from local.servers.redis import redis_server
 from local.servers.smtp import mail_sink as local_mail_sink
@@ -62,6 +63,13 @@ def kafka_bootstrap(settings: Settings, state_dir: Path) -> Iterator[str]:
 def redis_url(settings: Settings, state_dir: Path) -> Iterator[str]:
     """The URL of a running Redis: SMARTGRID_REDIS_URL, else a private redis-server of this session."""
     with redis_server(settings.redis_url, state_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def memcached_url(settings: Settings, state_dir: Path) -> Iterator[str]:
+    """The URL of a running memcached: SMARTGRID_MEMCACHED_URL, else a private memcached of this session."""
+    with memcached_server(settings.memcached_url, state_dir) as url:
         yield url
 
 

@@ -10,11 +10,14 @@ and region quarters over their meters' quarters, then hours and days over the qu
 set-based (a few statements per batch, not per reading; each affected key is looked up by index,
 `LATERAL ... OFFSET 0`, whatever the table statistics say). Advisory locks on the batch's meters,
 feeders and regions serialise concurrent batches that touch the same aggregates.
+
+A rebuild replaces a range's points with the source of truth's (the readings API's, streamed page by
+page into a temporary table with COPY) and recomputes the range from them, in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +32,8 @@ _ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
 _COLUMNS = ("level, entity_id, bucket, bucket_start, feeder_id, region, energy_kwh, readings, power_sum_kw, "
             "power_count, power_min_kw, power_max_kw, voltage_sum_v, voltage_count, peak_demand_kw, peak_at")
 
+_POINT_COLUMNS = "meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v"
+
 _LOCK = """
 SELECT pg_advisory_xact_lock(key)
 FROM (SELECT DISTINCT hashtextextended(name, 5) AS key FROM unnest(%s::text[]) AS name) AS keys ORDER BY key
@@ -36,7 +41,7 @@ FROM (SELECT DISTINCT hashtextextended(name, 5) AS key FROM unnest(%s::text[]) A
 # The quarters to recompute: those of the new points and of the first point after each of them.
 _INSERT_POINTS = f"""
 WITH new AS (
-    INSERT INTO meter_register_points (meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v)
+    INSERT INTO meter_register_points ({_POINT_COLUMNS})
     SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::float8[],
                          %s::float8[])
     ON CONFLICT (meter_id, ts) DO NOTHING
@@ -119,11 +124,37 @@ CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = %(level)s AND 
 GROUP BY a.entity_id, a.start
 """
 
-# A rebuild holds off writers (batches wait on their first write) and reads a stable set of points.
+# A rebuild stages the source's points in a temporary table (no lock held while they stream in), then
+# holds off writers (batches wait on their first write) while it replaces the range's points and
+# recomputes from them.
+_REBUILD_STAGE = """
+CREATE TEMP TABLE rebuild_points (meter_id text, ts timestamptz, feeder_id text, region text, import_kwh float8,
+                                  power_kw float8, voltage_v float8) ON COMMIT DROP
+"""
+_REBUILD_COPY = f"COPY rebuild_points ({_POINT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_POINT_TYPES = ("text", "timestamptz", "text", "text", "float8", "float8", "float8")
 _REBUILD_LOCK = "LOCK TABLE meter_register_points, aggregates IN SHARE ROW EXCLUSIVE MODE"
-_REBUILD_DELETE = "DELETE FROM aggregates WHERE bucket_start >= %s AND bucket_start < %s RETURNING level, entity_id"
+_REBUILD_DELETE_POINTS = """
+WITH gone AS (DELETE FROM meter_register_points WHERE ts >= %(start)s AND ts < %(end)s RETURNING meter_id)
+SELECT coalesce(array_agg(DISTINCT meter_id), '{}') FROM gone
+"""
+_REBUILD_INSERT_POINTS = f"""
+INSERT INTO meter_register_points ({_POINT_COLUMNS})
+SELECT {_POINT_COLUMNS} FROM rebuild_points WHERE ts >= %(start)s AND ts < %(end)s
+ON CONFLICT (meter_id, ts) DO NOTHING
+"""
+_REBUILD_DELETE = "DELETE FROM aggregates WHERE bucket_start >= %(start)s AND bucket_start < %(end)s " \
+                  "RETURNING level, entity_id"
+# The quarters of the range's points, and of each meter's first point after the range (its delta starts in it).
 _REBUILD_QUARTERS = f"""
-SELECT DISTINCT meter_id, date_bin('15 minutes', ts, {_ORIGIN}) FROM meter_register_points WHERE ts >= %s AND ts < %s
+WITH meters AS (SELECT DISTINCT meter_id FROM meter_register_points WHERE ts >= %(start)s AND ts < %(end)s
+                UNION SELECT unnest(%(gone)s::text[]))
+SELECT DISTINCT meter_id, date_bin('15 minutes', ts, {_ORIGIN}) FROM meter_register_points
+WHERE ts >= %(start)s AND ts < %(end)s
+UNION
+SELECT m.meter_id, date_bin('15 minutes', after.ts, {_ORIGIN}) FROM meters AS m
+CROSS JOIN LATERAL (SELECT p.ts FROM meter_register_points AS p WHERE p.meter_id = m.meter_id AND p.ts >= %(end)s
+                    ORDER BY p.ts LIMIT 1) AS after
 """
 
 Quarters = tuple[list[str | None], list[datetime]]
@@ -151,25 +182,43 @@ class Aggregator:
                 await _recompute(cur, ([row[0] for row in rows], [row[1] for row in rows]))
         return {"points": len(points), "new": rows[0][2] if rows else 0, "quarters": len(rows)}
 
-    async def rebuild(self, start: datetime, end: datetime) -> set[tuple[str, str]]:
-        """Recompute every aggregate starting in [start, end) from the stored points (whole UTC days: the
-        caller aligns); answers the (level, id) of every entity whose aggregates were rebuilt."""
+    async def rebuild(self, start: datetime, end: datetime,
+                      pages: AsyncIterable[Sequence[Point]]) -> set[tuple[str, str]]:
+        """Replace the points in [start, end) with those of `pages` (the source of truth's, streamed: one page
+        in memory at a time, staged in the database), then recompute every aggregate starting in the range
+        (whole UTC days: the caller aligns), all in one transaction; answers the (level, id) of every entity
+        whose aggregates were rebuilt."""
+        bounds = {"start": start, "end": end}
         async with self._database.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute(_REBUILD_STAGE)
+            async for page in pages:
+                async with cur.copy(_REBUILD_COPY) as copy:
+                    copy.set_types(list(_POINT_TYPES))
+                    for row in zip(*_columns(page), strict=True):
+                        await copy.write_row(row)
             await cur.execute(_REBUILD_LOCK)
-            await cur.execute(_REBUILD_DELETE, [start, end])
+            # Statistics that count the rows about to be replaced: the recomputation's lookups then take the
+            # primary key, not an index that holds every meter's (dead, replaced) quarter of a time.
+            await cur.execute("ANALYZE meter_register_points, aggregates")
+            await cur.execute(_REBUILD_DELETE_POINTS, bounds)
+            gone = (await cur.fetchone() or [[]])[0]
+            await cur.execute(_REBUILD_INSERT_POINTS, bounds)
+            await cur.execute(_REBUILD_DELETE, bounds)
             entities = {(level, entity) for level, entity in await cur.fetchall()}
-            await cur.execute(_REBUILD_QUARTERS, [start, end])
+            await cur.execute(_REBUILD_QUARTERS, {**bounds, "gone": gone})
             rows = await cur.fetchall()
             if rows:
-                await _recompute(cur, ([row[0] for row in rows], [row[1] for row in rows]))
-            await cur.execute("SELECT DISTINCT level, entity_id FROM aggregates WHERE bucket_start >= %s "
-                              "AND bucket_start < %s", [start, end])
+                await _recompute(cur, ([row[0] for row in rows], [row[1] for row in rows]), analyze=True)
+            await cur.execute("SELECT DISTINCT level, entity_id FROM aggregates WHERE bucket_start >= %(start)s "
+                              "AND bucket_start < %(end)s", bounds)
             return entities | {(level, entity) for level, entity in await cur.fetchall()}
 
 
-async def _recompute(cur: AsyncCursor[Any], meters: Quarters) -> None:
+async def _recompute(cur: AsyncCursor[Any], meters: Quarters, *, analyze: bool = False) -> None:
     await cur.execute(_METER_QUARTERS, list(meters))
     groups = await cur.fetchall()
+    if analyze:  # many new quarters (a rebuild): the roll-ups' plans need statistics that count them
+        await cur.execute("ANALYZE aggregates")
     await _roll_up(cur, "meter", meters)
     for level, index in (("feeder", 0), ("region", 1)):
         keys = {(row[index], row[2]) for row in groups if row[index] is not None}

@@ -38,8 +38,10 @@ class Evaluation:
     training_seconds: float
 
 
-def holdout_period(series: pd.Series, step: pd.Timedelta, weeks: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Start and (exclusive) end of the last `weeks` whole days of `series`, after enough days to train on."""
+def holdout_period(
+    series: pd.Series, step: pd.Timedelta, weeks: int, min_training_days: int = MIN_TRAINING_DAYS
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Start and (exclusive) end of the last `weeks` whole days of `series`, after `min_training_days` to train on."""
     if weeks < 1:
         raise ForecastInputError(f"expected at least 1 held-out week, found {weeks}")
     known = series.dropna().index
@@ -47,11 +49,11 @@ def holdout_period(series: pd.Series, step: pd.Timedelta, weeks: int) -> tuple[p
         raise ForecastInputError(f"{series.name}: expected load values, found none")
     end = (known[-1] + step).floor(DAY)
     start = end - pd.Timedelta(weeks=weeks)
-    needed = MIN_TRAINING_DAYS + 7 * weeks
-    if known[0] > start - MIN_TRAINING_DAYS * DAY:
+    needed = min_training_days + 7 * weeks
+    if known[0] > start - min_training_days * DAY:
         found = (end - known[0]) / DAY
         raise ForecastInputError(
-            f"{series.name}: expected at least {needed} days of data ({MIN_TRAINING_DAYS} to train, "
+            f"{series.name}: expected at least {needed} days of data ({min_training_days} to train, "
             f"{7 * weeks} held out), found {found:.1f}"
         )
     return start, end
@@ -65,9 +67,10 @@ def evaluate(
     country: str = DEFAULT_COUNTRY,
     weather: pd.DataFrame | None = None,
     settings: BoostingSettings = BoostingSettings(),
+    min_training_days: int = MIN_TRAINING_DAYS,
 ) -> Evaluation:
     """Train on `series` (regular, every `step`) but its last `holdout_weeks`, and score day-ahead forecasts of them."""
-    holdout_start, holdout_end = holdout_period(series, step, holdout_weeks)
+    holdout_start, holdout_end = holdout_period(series, step, holdout_weeks, min_training_days)
     training = series[series.index < holdout_start]
     started = time.perf_counter()
     model = train(training, country=country, weather=weather, settings=settings)
