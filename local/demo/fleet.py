@@ -233,6 +233,7 @@ def meter_reading(
         "1.7.0": round(import_kw, 3),
         "32.7.0": round(volts[0], 1), "52.7.0": round(volts[1], 1), "72.7.0": round(volts[2], 1),
         "31.7.0": round(amps[0], 2), "51.7.0": round(amps[1], 2), "71.7.0": round(amps[2], 2),
+        "14.7.0": round(conditions.frequency_hz + rng.gauss(0.0, 0.002), 3),
     }
     if meter.pv_kwp:
         registers["2.8.0"] = round(export_kwh, 3)

@@ -3,7 +3,8 @@
 Energy is the rise of the import register (OBIS 1.8.0) from a meter's previous point to each point,
 attributed whole to the 15-minute bucket of the later point (a gap spanning several buckets lands in
 the last one). A register that went down was reset: the new value counts from zero. A meter's first
-point is its baseline (no energy). Points are kept once per meter and time (`meter_register_points`),
+point is its baseline (no energy). Power (1.7.0), voltage (mean of the phases sent) and grid frequency
+(14.7.0) are kept as sums and counts of the readings that carry them, so every bucket has their mean. Points are kept once per meter and time (`meter_register_points`),
 so a duplicate changes nothing and a late point re-splits the delta between its neighbours: the
 buckets of each new point and of the point after it are recomputed from the points, then the feeder
 and region quarters over their meters' quarters, then hours and days over the quarters, all
@@ -30,9 +31,10 @@ LEVELS = ("meter", "feeder", "region")
 BUCKETS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
 _COLUMNS = ("level, entity_id, bucket, bucket_start, feeder_id, region, energy_kwh, readings, power_sum_kw, "
-            "power_count, power_min_kw, power_max_kw, voltage_sum_v, voltage_count, peak_demand_kw, peak_at")
+            "power_count, power_min_kw, power_max_kw, voltage_sum_v, voltage_count, frequency_sum_hz, "
+            "frequency_count, peak_demand_kw, peak_at")
 
-_POINT_COLUMNS = "meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v"
+_POINT_COLUMNS = "meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v, frequency_hz"
 
 _LOCK = """
 SELECT pg_advisory_xact_lock(key)
@@ -43,7 +45,7 @@ _INSERT_POINTS = f"""
 WITH new AS (
     INSERT INTO meter_register_points ({_POINT_COLUMNS})
     SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::float8[],
-                         %s::float8[])
+                         %s::float8[], %s::float8[])
     ON CONFLICT (meter_id, ts) DO NOTHING
     RETURNING meter_id, ts)
 SELECT meter_id, q, (SELECT count(*) FROM new) FROM (
@@ -58,7 +60,7 @@ _METER_QUARTERS = f"""
 WITH affected AS (SELECT * FROM unnest(%s::text[], %s::timestamptz[]) AS a(meter_id, q)),
 points AS (
     SELECT a.meter_id, a.q, p.ts, p.feeder_id, p.region, p.import_kwh, p.power_kw, p.voltage_v,
-           previous.import_kwh AS previous_kwh
+           p.frequency_hz, previous.import_kwh AS previous_kwh
     FROM affected AS a
     CROSS JOIN LATERAL (SELECT * FROM meter_register_points AS x WHERE x.meter_id = a.meter_id AND x.ts >= a.q
                         AND x.ts < a.q + interval '15 minutes' OFFSET 0) AS p
@@ -71,7 +73,8 @@ sums AS (
                     FILTER (WHERE previous_kwh IS NOT NULL), 0) AS energy_kwh,
            count(*) AS readings, coalesce(sum(power_kw), 0) AS power_sum_kw, count(power_kw) AS power_count,
            min(power_kw) AS power_min_kw, max(power_kw) AS power_max_kw,
-           coalesce(sum(voltage_v), 0) AS voltage_sum_v, count(voltage_v) AS voltage_count
+           coalesce(sum(voltage_v), 0) AS voltage_sum_v, count(voltage_v) AS voltage_count,
+           coalesce(sum(frequency_hz), 0) AS frequency_sum_hz, count(frequency_hz) AS frequency_count
     FROM points GROUP BY meter_id, q),
 before AS (
     SELECT g.feeder_id, g.region, g.bucket_start FROM affected AS a
@@ -80,13 +83,15 @@ before AS (
 after AS (
     INSERT INTO aggregates ({_COLUMNS})
     SELECT 'meter', meter_id, '15min', q, feeder_id, region, energy_kwh, readings, power_sum_kw, power_count,
-           power_min_kw, power_max_kw, voltage_sum_v, voltage_count, energy_kwh * 4, q
+           power_min_kw, power_max_kw, voltage_sum_v, voltage_count, frequency_sum_hz, frequency_count,
+           energy_kwh * 4, q
     FROM sums
     ON CONFLICT (level, entity_id, bucket, bucket_start) DO UPDATE SET
         feeder_id = excluded.feeder_id, region = excluded.region, energy_kwh = excluded.energy_kwh,
         readings = excluded.readings, power_sum_kw = excluded.power_sum_kw, power_count = excluded.power_count,
         power_min_kw = excluded.power_min_kw, power_max_kw = excluded.power_max_kw,
         voltage_sum_v = excluded.voltage_sum_v, voltage_count = excluded.voltage_count,
+        frequency_sum_hz = excluded.frequency_sum_hz, frequency_count = excluded.frequency_count,
         peak_demand_kw = excluded.peak_demand_kw, peak_at = excluded.peak_at, updated_at = now()
     RETURNING feeder_id, region, bucket_start)
 SELECT feeder_id, region, bucket_start FROM before UNION SELECT feeder_id, region, bucket_start FROM after
@@ -104,7 +109,7 @@ _GROUP_QUARTERS = f"""
 INSERT INTO aggregates ({_COLUMNS})
 SELECT %(level)s, a.entity_id, '15min', a.start, NULL, NULL, sum(m.energy_kwh), sum(m.readings), sum(m.power_sum_kw),
        sum(m.power_count), min(m.power_min_kw), max(m.power_max_kw), sum(m.voltage_sum_v), sum(m.voltage_count),
-       sum(m.energy_kwh) * 4, a.start
+       sum(m.frequency_sum_hz), sum(m.frequency_count), sum(m.energy_kwh) * 4, a.start
 FROM {{affected}}
 CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = 'meter' AND x.bucket = '15min'
                     AND x.{{column}} = a.entity_id AND x.bucket_start = a.start OFFSET 0) AS m
@@ -115,7 +120,7 @@ _ROLL_UP = f"""
 INSERT INTO aggregates ({_COLUMNS})
 SELECT %(level)s, a.entity_id, %(bucket)s, a.start, NULL, NULL, sum(q.energy_kwh), sum(q.readings),
        sum(q.power_sum_kw), sum(q.power_count), min(q.power_min_kw), max(q.power_max_kw), sum(q.voltage_sum_v),
-       sum(q.voltage_count), max(q.peak_demand_kw),
+       sum(q.voltage_count), sum(q.frequency_sum_hz), sum(q.frequency_count), max(q.peak_demand_kw),
        (array_agg(q.peak_at ORDER BY q.peak_demand_kw DESC, q.peak_at))[1]
 FROM {{affected}}
 CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = %(level)s AND x.bucket = '15min'
@@ -129,10 +134,10 @@ GROUP BY a.entity_id, a.start
 # recomputes from them.
 _REBUILD_STAGE = """
 CREATE TEMP TABLE rebuild_points (meter_id text, ts timestamptz, feeder_id text, region text, import_kwh float8,
-                                  power_kw float8, voltage_v float8) ON COMMIT DROP
+                                  power_kw float8, voltage_v float8, frequency_hz float8) ON COMMIT DROP
 """
 _REBUILD_COPY = f"COPY rebuild_points ({_POINT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_POINT_TYPES = ("text", "timestamptz", "text", "text", "float8", "float8", "float8")
+_POINT_TYPES = ("text", "timestamptz", "text", "text", "float8", "float8", "float8", "float8")
 _REBUILD_LOCK = "LOCK TABLE meter_register_points, aggregates IN SHARE ROW EXCLUSIVE MODE"
 _REBUILD_DELETE_POINTS = """
 WITH gone AS (DELETE FROM meter_register_points WHERE ts >= %(start)s AND ts < %(end)s RETURNING meter_id)
@@ -252,4 +257,4 @@ def _lock_names(points: Sequence[Point]) -> list[str]:
 def _columns(points: Sequence[Point]) -> list[list[Any]]:
     return [[p.meter_id for p in points], [p.ts for p in points], [p.feeder_id for p in points],
             [p.region for p in points], [p.import_kwh for p in points], [p.power_kw for p in points],
-            [p.voltage_v for p in points]]
+            [p.voltage_v for p in points], [p.frequency_hz for p in points]]

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 VOLTAGE_REGISTERS = ("32.7.0", "52.7.0", "72.7.0")
+FREQUENCY_REGISTER = "14.7.0"
 
 
 @dataclass(frozen=True)
 class Point:
-    """One meter reading's import register, power and voltage at its time."""
+    """One meter reading's import register, power, voltage and grid frequency at its time."""
 
     meter_id: str
     ts: datetime
@@ -21,6 +22,7 @@ class Point:
     import_kwh: float
     power_kw: float | None
     voltage_v: float | None
+    frequency_hz: float | None = None
 
 
 def point(reading: Mapping[str, Any]) -> Point:
@@ -30,6 +32,7 @@ def point(reading: Mapping[str, Any]) -> Point:
     return Point(
         reading["meter_id"], reading["timestamp"], reading.get("feeder_id"), reading.get("region"),
         registers["1.8.0"], registers.get("1.7.0"), sum(voltages) / len(voltages) if voltages else None,
+        registers.get(FREQUENCY_REGISTER),
     )
 
 

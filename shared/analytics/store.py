@@ -15,7 +15,8 @@ SELECT bucket_start, bucket_start + %(width)s AS bucket_end, energy_kwh, reading
        power_sum_kw / NULLIF(power_count, 0) AS power_mean_kw, power_min_kw, power_max_kw,
        peak_demand_kw, peak_at,
        CASE WHEN peak_demand_kw > 0 THEN energy_kwh / %(hours)s / peak_demand_kw END AS load_factor,
-       voltage_sum_v / NULLIF(voltage_count, 0) AS voltage_mean_v
+       voltage_sum_v / NULLIF(voltage_count, 0) AS voltage_mean_v,
+       frequency_sum_hz / NULLIF(frequency_count, 0) AS frequency_mean_hz
 FROM aggregates
 WHERE level = %(level)s AND entity_id = %(entity)s AND bucket = %(bucket)s
   AND bucket_start >= %(start)s AND bucket_start < %(end)s

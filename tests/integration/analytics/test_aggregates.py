@@ -34,6 +34,8 @@ def readings(prefix: str, seed: int) -> list[dict[str, Any]]:
                 registers["1.7.0"] = round(rng.uniform(0, 8), 3)
             if rng.random() < 0.8:
                 registers.update({"32.7.0": rng.uniform(220, 240), "52.7.0": rng.uniform(220, 240)})
+            if rng.random() < 0.7:
+                registers["14.7.0"] = rng.uniform(49.9, 50.1)
             made.append({"meter_id": f"{prefix}m{index}", "site_id": "s", "feeder_id": f"{prefix}{feeder}",
                          "region": f"{prefix}north", "timestamp": at, "registers": registers})
             at += timedelta(minutes=rng.choice((5, 10, 15, 20)) if rng.random() > 0.01 else 120)
@@ -60,12 +62,14 @@ def expected(points: list[Point]) -> dict[tuple[str, str, str], dict[datetime, d
         for i, p in enumerate(series):
             delta = 0.0 if i == 0 else (p.import_kwh - series[i - 1].import_kwh
                                         if p.import_kwh >= series[i - 1].import_kwh else p.import_kwh)
-            q = quarters.setdefault((meter, quarter(p.ts)), {"energy": 0.0, "n": 0, "power": [], "volt": []})
+            q = quarters.setdefault((meter, quarter(p.ts)), {"energy": 0.0, "n": 0, "power": [], "volt": [],
+                                                                  "hz": []})
             q["energy"] += delta
             q["n"] += 1
             q["feeder"], q["region"] = p.feeder_id, p.region
             q["power"] += [p.power_kw] if p.power_kw is not None else []
             q["volt"] += [p.voltage_v] if p.voltage_v is not None else []
+            q["hz"] += [p.frequency_hz] if p.frequency_hz is not None else []
     level_quarters: dict[tuple[str, str], dict[datetime, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for (meter, start), q in quarters.items():
         for level, entity in (("meter", meter), ("feeder", q["feeder"]), ("region", q["region"])):
@@ -86,6 +90,7 @@ def answer(start: datetime, width: timedelta, members: list[tuple[datetime, list
     demand = sorted(((sum(q["energy"] for q in items) * 4, at) for at, items in members), key=lambda d: (-d[0], d[1]))
     power = [v for _, items in members for q in items for v in q["power"]]
     volt = [v for _, items in members for q in items for v in q["volt"]]
+    hz = [v for _, items in members for q in items for v in q["hz"]]
     peak, peak_at = demand[0]
     return {
         "bucket_start": start, "bucket_end": start + width, "energy_kwh": energy,
@@ -94,6 +99,7 @@ def answer(start: datetime, width: timedelta, members: list[tuple[datetime, list
         "power_max_kw": max(power, default=None), "peak_demand_kw": peak, "peak_at": peak_at,
         "load_factor": energy / (width.total_seconds() / 3600) / peak if peak > 0 else None,
         "voltage_mean_v": sum(volt) / len(volt) if volt else None,
+        "frequency_mean_hz": sum(hz) / len(hz) if hz else None,
     }
 
 

@@ -69,14 +69,15 @@ async def damage(database: Database, prefix: str) -> None:
 
 async def kept_points(database: Database, prefix: str) -> list[tuple[Any, ...]]:
     async with database.connection() as conn:
-        cursor = await conn.execute("SELECT meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v "
-                                    "FROM meter_register_points WHERE meter_id LIKE %s ORDER BY meter_id, ts",
+        cursor = await conn.execute("SELECT meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v, "
+                                    "frequency_hz FROM meter_register_points WHERE meter_id LIKE %s ORDER BY meter_id, ts",
                                     [f"{prefix}%"])
         return await cursor.fetchall()
 
 
 def as_rows(points: list[Point]) -> list[tuple[Any, ...]]:
-    return sorted((p.meter_id, p.ts, p.feeder_id, p.region, p.import_kwh, p.power_kw, p.voltage_v) for p in points)
+    return sorted((p.meter_id, p.ts, p.feeder_id, p.region, p.import_kwh, p.power_kw, p.voltage_v, p.frequency_hz)
+                  for p in points)
 
 
 async def test_rebuild_restores_points_and_aggregates_from_the_readings_api_and_retires_cached_answers(
