@@ -32,6 +32,10 @@ _HOP_BY_HOP = frozenset({
 })
 # The client must add nothing the caller did not send.
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+# functions-framework serves with gunicorn's Uvicorn worker, which closes a connection idle for 2 s
+# (gunicorn's keepalive): reusing one at that moment fails the request ("Server disconnected"). The
+# proxy therefore retires its idle connections sooner.
+_UPSTREAM_KEEPALIVE_S = 1.0
 
 
 class Activator:
@@ -109,6 +113,7 @@ class Activator:
                 raise
             self._upstream = f"http://127.0.0.1:{port}"
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=_UPSTREAM_KEEPALIVE_S),
                 auto_decompress=False,
                 skip_auto_headers=_NO_AUTO_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._start_timeout),
