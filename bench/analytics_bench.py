@@ -4,8 +4,10 @@ Starts (or reuses, SMARTGRID_PG_DSN) PostgreSQL, provisions databases of its own
 
 1. raw limit: binary COPY of the same points into an unlogged table (no aggregation);
 2. aggregation: `--batches` gateway batches of `--batch-size` meter readings (96 quarter hours per
-   meter, 20 feeders, one region) in time order through `Aggregator.add`, readings/s; then the same
-   number of late readings (a second, shifted point per quarter) in shuffled batches;
+   meter, 20 feeders, one region) in time order through `Aggregator.add`, readings/s: meter after meter,
+   then as a gateway stream (other meters, every meter's reading of a quarter before the next quarter's);
+   then the same number of late readings (a second, shifted point per quarter of the first meters) in
+   shuffled batches. `--aggregation-only` stops there;
 3. the query API in process (no HTTP, no Redis): `--requests` GETs of random meters, feeders and the
    region, hourly over the day; requests/s and p50/p99 latency;
 4. the query API over HTTP: the analytics function under functions-framework (its own Redis, or
@@ -257,9 +259,15 @@ async def run(dsn: str, base: str, redis_url: str, prefix: str, memcached_url: s
         aggregator = Aggregator(database)
         size = options.batch_size
         rate = await aggregate_rate(aggregator, [in_order[i:i + size] for i in range(0, total, size)])
-        print(f"aggregation, batches of {size:,} in time order: {rate:,.0f} readings/s ({total:,} readings)")
+        print(f"aggregation, batches of {size:,} in time order, meter after meter: {rate:,.0f} readings/s "
+              f"({total:,} readings)")
+        stream = sorted(points(total, f"{prefix}g"), key=lambda p: p.ts)
+        rate = await aggregate_rate(aggregator, [stream[i:i + size] for i in range(0, total, size)])
+        print(f"aggregation, batches of {size:,} in time order, quarter after quarter: {rate:,.0f} readings/s")
         rate = await aggregate_rate(aggregator, [late[i:i + size] for i in range(0, total, size)])
         print(f"aggregation, late readings in shuffled batches of {size:,}: {rate:,.0f} readings/s")
+        if options.aggregation_only:
+            return
         downstreams = Downstreams.from_settings(Settings())
         downstream = downstreams.get("postgres:analytics", postgres.is_transient)
         latest = LatestValues(LatestStore(database), None, database=downstream,
@@ -281,6 +289,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="API requests in process (default 2000)")
     parser.add_argument("--http-requests", type=int, default=2000, help="API requests over HTTP per pass (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="HTTP requests in flight (default 16)")
+    parser.add_argument("--aggregation-only", action="store_true", help="stop after the aggregation figures")
     options = parser.parse_args()
     settings = Settings.from_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}_"

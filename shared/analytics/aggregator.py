@@ -1,15 +1,19 @@
-"""Aggregation: register points in, aggregates of the buckets they touch recomputed, in one transaction.
+"""Aggregation: register points in, aggregates of the buckets they touch brought up to date, in one transaction.
 
 Energy is the rise of the import register (OBIS 1.8.0) from a meter's previous point to each point,
 attributed whole to the 15-minute bucket of the later point (a gap spanning several buckets lands in
 the last one). A register that went down was reset: the new value counts from zero. A meter's first
 point is its baseline (no energy). Power (1.7.0), voltage (mean of the phases sent) and grid frequency
-(14.7.0) are kept as sums and counts of the readings that carry them, so every bucket has their mean. Points are kept once per meter and time (`meter_register_points`),
-so a duplicate changes nothing and a late point re-splits the delta between its neighbours: the
-buckets of each new point and of the point after it are recomputed from the points, then the feeder
-and region quarters over their meters' quarters, then hours and days over the quarters, all
-set-based (a few statements per batch, not per reading; each affected key is looked up by index,
-`LATERAL ... OFFSET 0`, whatever the table statistics say). Advisory locks on the batch's meters,
+(14.7.0) are kept as sums and counts of the readings that carry them, so every bucket has their mean.
+Points are kept once per meter and time (`meter_register_points`), so a duplicate changes nothing.
+
+Two paths, with the same results. A new point later than every stored point of its meter (the common
+case) adds its figures to its buckets in the statement that stores the batch (shared/analytics/
+increments.py, which explains why that is exact). A late point re-splits the delta between its
+neighbours, so the buckets of each late point and of the point after it are then recomputed from the
+points, then the feeder and region quarters over their meters' quarters, then hours and days over the
+quarters, all set-based (a few statements per batch, not per reading; each affected key is looked up by
+index, `LATERAL ... OFFSET 0`, whatever the table statistics say). Advisory locks on the batch's meters,
 feeders and regions serialise concurrent batches that touch the same aggregates.
 
 A rebuild replaces a range's points with the source of truth's (the readings API's, streamed page by
@@ -24,36 +28,24 @@ from typing import Any
 
 from psycopg import AsyncCursor
 
+from shared.analytics.increments import add_points
 from shared.analytics.points import Point
+from shared.analytics.tables import (
+    AGGREGATE_COLUMNS,
+    FIGURES,
+    ORIGIN,
+    POINT_COLUMNS,
+    QUARTER_FROM_POINTS,
+    Quarters,
+    combined,
+)
 from shared.stores.postgres import Database
 
 LEVELS = ("meter", "feeder", "region")
 BUCKETS = {"15min": timedelta(minutes=15), "hour": timedelta(hours=1), "day": timedelta(days=1)}
-_ORIGIN = "'2000-01-01 00:00:00+00'::timestamptz"
-_COLUMNS = ("level, entity_id, bucket, bucket_start, feeder_id, region, energy_kwh, readings, power_sum_kw, "
-            "power_count, power_min_kw, power_max_kw, voltage_sum_v, voltage_count, frequency_sum_hz, "
-            "frequency_count, peak_demand_kw, peak_at")
-
-_POINT_COLUMNS = "meter_id, ts, feeder_id, region, import_kwh, power_kw, voltage_v, frequency_hz"
-
 _LOCK = """
 SELECT pg_advisory_xact_lock(key)
 FROM (SELECT DISTINCT hashtextextended(name, 5) AS key FROM unnest(%s::text[]) AS name) AS keys ORDER BY key
-"""
-# The quarters to recompute: those of the new points and of the first point after each of them.
-_INSERT_POINTS = f"""
-WITH new AS (
-    INSERT INTO meter_register_points ({_POINT_COLUMNS})
-    SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::float8[],
-                         %s::float8[], %s::float8[])
-    ON CONFLICT (meter_id, ts) DO NOTHING
-    RETURNING meter_id, ts)
-SELECT meter_id, q, (SELECT count(*) FROM new) FROM (
-    SELECT meter_id, date_bin('15 minutes', ts, {_ORIGIN}) AS q FROM new
-    UNION
-    SELECT new.meter_id, date_bin('15 minutes', after.ts, {_ORIGIN}) FROM new
-    CROSS JOIN LATERAL (SELECT p.ts FROM meter_register_points AS p WHERE p.meter_id = new.meter_id AND p.ts > new.ts
-                        ORDER BY p.ts LIMIT 1) AS after) AS quarters
 """
 # Recompute meters' quarters from their points; answer the feeders and regions (before and after).
 _METER_QUARTERS = f"""
@@ -67,24 +59,15 @@ points AS (
     LEFT JOIN LATERAL (SELECT x.import_kwh FROM meter_register_points AS x
                        WHERE x.meter_id = p.meter_id AND x.ts < p.ts ORDER BY x.ts DESC LIMIT 1) AS previous ON true),
 sums AS (
-    SELECT meter_id, q, (array_agg(feeder_id ORDER BY ts DESC))[1] AS feeder_id,
-           (array_agg(region ORDER BY ts DESC))[1] AS region,
-           coalesce(sum(CASE WHEN import_kwh >= previous_kwh THEN import_kwh - previous_kwh ELSE import_kwh END)
-                    FILTER (WHERE previous_kwh IS NOT NULL), 0) AS energy_kwh,
-           count(*) AS readings, coalesce(sum(power_kw), 0) AS power_sum_kw, count(power_kw) AS power_count,
-           min(power_kw) AS power_min_kw, max(power_kw) AS power_max_kw,
-           coalesce(sum(voltage_v), 0) AS voltage_sum_v, count(voltage_v) AS voltage_count,
-           coalesce(sum(frequency_hz), 0) AS frequency_sum_hz, count(frequency_hz) AS frequency_count
+    SELECT meter_id, q, {QUARTER_FROM_POINTS}
     FROM points GROUP BY meter_id, q),
 before AS (
     SELECT g.feeder_id, g.region, g.bucket_start FROM affected AS a
     CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = 'meter' AND x.bucket = '15min'
                         AND x.entity_id = a.meter_id AND x.bucket_start = a.q OFFSET 0) AS g),
 after AS (
-    INSERT INTO aggregates ({_COLUMNS})
-    SELECT 'meter', meter_id, '15min', q, feeder_id, region, energy_kwh, readings, power_sum_kw, power_count,
-           power_min_kw, power_max_kw, voltage_sum_v, voltage_count, frequency_sum_hz, frequency_count,
-           energy_kwh * 4, q
+    INSERT INTO aggregates ({AGGREGATE_COLUMNS})
+    SELECT 'meter', meter_id, '15min', q, feeder_id, region, {', '.join(FIGURES)}, energy_kwh * 4, q
     FROM sums
     ON CONFLICT (level, entity_id, bucket, bucket_start) DO UPDATE SET
         feeder_id = excluded.feeder_id, region = excluded.region, energy_kwh = excluded.energy_kwh,
@@ -106,10 +89,8 @@ DELETE FROM aggregates WHERE ctid = ANY(ARRAY(
 """
 # A feeder's or region's quarter: the sum of its meters' quarters.
 _GROUP_QUARTERS = f"""
-INSERT INTO aggregates ({_COLUMNS})
-SELECT %(level)s, a.entity_id, '15min', a.start, NULL, NULL, sum(m.energy_kwh), sum(m.readings), sum(m.power_sum_kw),
-       sum(m.power_count), min(m.power_min_kw), max(m.power_max_kw), sum(m.voltage_sum_v), sum(m.voltage_count),
-       sum(m.frequency_sum_hz), sum(m.frequency_count), sum(m.energy_kwh) * 4, a.start
+INSERT INTO aggregates ({AGGREGATE_COLUMNS})
+SELECT %(level)s, a.entity_id, '15min', a.start, NULL, NULL, {combined("m")}, sum(m.energy_kwh) * 4, a.start
 FROM {{affected}}
 CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = 'meter' AND x.bucket = '15min'
                     AND x.{{column}} = a.entity_id AND x.bucket_start = a.start OFFSET 0) AS m
@@ -117,10 +98,8 @@ GROUP BY a.entity_id, a.start
 """
 # An hour or day: the sum of its quarters; the peak is the highest quarter (the earliest of equals).
 _ROLL_UP = f"""
-INSERT INTO aggregates ({_COLUMNS})
-SELECT %(level)s, a.entity_id, %(bucket)s, a.start, NULL, NULL, sum(q.energy_kwh), sum(q.readings),
-       sum(q.power_sum_kw), sum(q.power_count), min(q.power_min_kw), max(q.power_max_kw), sum(q.voltage_sum_v),
-       sum(q.voltage_count), sum(q.frequency_sum_hz), sum(q.frequency_count), max(q.peak_demand_kw),
+INSERT INTO aggregates ({AGGREGATE_COLUMNS})
+SELECT %(level)s, a.entity_id, %(bucket)s, a.start, NULL, NULL, {combined("q")}, max(q.peak_demand_kw),
        (array_agg(q.peak_at ORDER BY q.peak_demand_kw DESC, q.peak_at))[1]
 FROM {{affected}}
 CROSS JOIN LATERAL (SELECT * FROM aggregates AS x WHERE x.level = %(level)s AND x.bucket = '15min'
@@ -136,7 +115,7 @@ _REBUILD_STAGE = """
 CREATE TEMP TABLE rebuild_points (meter_id text, ts timestamptz, feeder_id text, region text, import_kwh float8,
                                   power_kw float8, voltage_v float8, frequency_hz float8) ON COMMIT DROP
 """
-_REBUILD_COPY = f"COPY rebuild_points ({_POINT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_REBUILD_COPY = f"COPY rebuild_points ({POINT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _POINT_TYPES = ("text", "timestamptz", "text", "text", "float8", "float8", "float8", "float8")
 _REBUILD_LOCK = "LOCK TABLE meter_register_points, aggregates IN SHARE ROW EXCLUSIVE MODE"
 _REBUILD_DELETE_POINTS = """
@@ -144,8 +123,8 @@ WITH gone AS (DELETE FROM meter_register_points WHERE ts >= %(start)s AND ts < %
 SELECT coalesce(array_agg(DISTINCT meter_id), '{}') FROM gone
 """
 _REBUILD_INSERT_POINTS = f"""
-INSERT INTO meter_register_points ({_POINT_COLUMNS})
-SELECT {_POINT_COLUMNS} FROM rebuild_points WHERE ts >= %(start)s AND ts < %(end)s
+INSERT INTO meter_register_points ({POINT_COLUMNS})
+SELECT {POINT_COLUMNS} FROM rebuild_points WHERE ts >= %(start)s AND ts < %(end)s
 ON CONFLICT (meter_id, ts) DO NOTHING
 """
 _REBUILD_DELETE = "DELETE FROM aggregates WHERE bucket_start >= %(start)s AND bucket_start < %(end)s " \
@@ -154,15 +133,13 @@ _REBUILD_DELETE = "DELETE FROM aggregates WHERE bucket_start >= %(start)s AND bu
 _REBUILD_QUARTERS = f"""
 WITH meters AS (SELECT DISTINCT meter_id FROM meter_register_points WHERE ts >= %(start)s AND ts < %(end)s
                 UNION SELECT unnest(%(gone)s::text[]))
-SELECT DISTINCT meter_id, date_bin('15 minutes', ts, {_ORIGIN}) FROM meter_register_points
+SELECT DISTINCT meter_id, date_bin('15 minutes', ts, {ORIGIN}) FROM meter_register_points
 WHERE ts >= %(start)s AND ts < %(end)s
 UNION
-SELECT m.meter_id, date_bin('15 minutes', after.ts, {_ORIGIN}) FROM meters AS m
+SELECT m.meter_id, date_bin('15 minutes', after.ts, {ORIGIN}) FROM meters AS m
 CROSS JOIN LATERAL (SELECT p.ts FROM meter_register_points AS p WHERE p.meter_id = m.meter_id AND p.ts >= %(end)s
                     ORDER BY p.ts LIMIT 1) AS after
 """
-
-Quarters = tuple[list[str | None], list[datetime]]
 
 
 class Aggregator:
@@ -176,16 +153,16 @@ class Aggregator:
         await self._database.close()
 
     async def add(self, points: Sequence[Point]) -> dict[str, int]:
-        """Store new points and recompute every aggregate they change; answers the counts."""
+        """Store new points and bring every aggregate they change up to date; answers the counts of points,
+        new points and meter quarters recomputed (none when every new point is in order)."""
         if not points:
             return {"points": 0, "new": 0, "quarters": 0}
         async with self._database.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute(_LOCK, [_lock_names(points)])
-            await cur.execute(_INSERT_POINTS, _columns(points))
-            rows = await cur.fetchall()
-            if rows:
-                await _recompute(cur, ([row[0] for row in rows], [row[1] for row in rows]))
-        return {"points": len(points), "new": rows[0][2] if rows else 0, "quarters": len(rows)}
+            added = await add_points(cur, _columns(points))
+            if added.recompute[0]:
+                await _recompute(cur, added.recompute)
+        return {"points": len(points), "new": added.new, "quarters": len(added.recompute[0])}
 
     async def rebuild(self, start: datetime, end: datetime,
                       pages: AsyncIterable[Sequence[Point]]) -> set[tuple[str, str]]:
@@ -240,7 +217,7 @@ async def _roll_up(cur: AsyncCursor[Any], level: str, quarters: Quarters) -> Non
 
 async def _replace(cur: AsyncCursor[Any], insert: str, level: str, bucket: str, quarters: Quarters) -> None:
     width = BUCKETS[bucket]
-    start = "a.q" if bucket == "15min" else f"date_bin(%(width)s, a.q, {_ORIGIN})"
+    start = "a.q" if bucket == "15min" else f"date_bin(%(width)s, a.q, {ORIGIN})"
     affected = _AFFECTED.format(start=start)
     params = {"level": level, "bucket": bucket, "width": width, "ids": quarters[0], "quarters": quarters[1]}
     await cur.execute(_DELETE.format(affected=affected), params)

@@ -155,3 +155,50 @@ async def test_a_late_reading_splits_the_delta_of_its_neighbours(database: Datab
     assert await aggregator.add(distinct_points([reading(40, 104.0)])) == {"points": 1, "new": 1, "quarters": 2}
     hours = await store.buckets("meter", meter, "hour", START, START + timedelta(hours=3))
     assert [h["energy_kwh"] for h in hours] == [4.0, 6.0]
+
+
+async def test_readings_in_time_order_are_added_without_recomputing(database: Database) -> None:
+    prefix = uuid.uuid4().hex[:6]
+    sent = sorted(readings(prefix, seed=41), key=lambda r: r["timestamp"])
+    aggregator = Aggregator(database)
+    for i in range(0, len(sent), 50):  # several points of each meter per batch, its first ones in the first
+        batch = distinct_points(sent[i:i + 50])
+        assert await aggregator.add(batch) == {"points": len(batch), "new": len(batch), "quarters": 0}
+    await check(AggregateStore(database), distinct_points(sent))
+
+
+async def test_in_order_batches_racing_late_readings_of_the_same_meters_match_a_recomputation(
+        database: Database) -> None:
+    prefix = uuid.uuid4().hex[:6]
+    sent = sorted(readings(prefix, seed=53), key=lambda r: r["timestamp"])
+    held = set(random.Random(7).sample(range(len(sent)), len(sent) // 5))
+    in_order = [[r for j, r in enumerate(sent[i:i + 40], i) if j not in held] for i in range(0, len(sent), 40)]
+    late = [[sent[j] for j in sorted(held) if i - 80 <= j < i - 40] + sent[max(i - 45, 0):max(i - 40, 0)]
+            for i in range(0, len(sent), 40)]  # the points held back two batches before, and duplicates
+    aggregator, recomputed = Aggregator(database), 0
+    for batch, behind in zip(in_order, late, strict=True):  # each in-order batch races late points of its meters
+        ahead, counts = await asyncio.gather(aggregator.add(distinct_points(batch)),
+                                             aggregator.add(distinct_points(behind)))
+        assert ahead["quarters"] == 0
+        recomputed += counts["quarters"]
+    assert recomputed > 0
+    remaining = [sent[j] for j in sorted(held) if j >= len(sent) - 80]
+    await aggregator.add(distinct_points(remaining))
+    await check(AggregateStore(database), distinct_points(sent))
+
+
+async def test_a_meter_moving_feeder_within_a_quarter_moves_the_quarter(database: Database) -> None:
+    prefix = uuid.uuid4().hex[:6]
+    sent = sorted(readings(prefix, seed=61), key=lambda r: r["timestamp"])
+    series = [r for r in sent if r["meter_id"] == f"{prefix}m0"]
+    move = next(b for a, b in itertools.pairwise(series[len(series) // 2:])
+                if quarter(a["timestamp"]) == quarter(b["timestamp"]))
+    for reading in series[series.index(move):]:
+        reading["feeder_id"] = f"{prefix}B"
+    cut = sent.index(move)
+    aggregator = Aggregator(database)
+    for i in range(0, cut, 40):
+        await aggregator.add(distinct_points(sent[i:min(i + 40, cut)]))
+    assert (await aggregator.add(distinct_points(sent[cut:cut + 40])))["quarters"] == 1  # not additive
+    await aggregator.add(distinct_points(sent[cut + 40:]))
+    await check(AggregateStore(database), distinct_points(sent))
