@@ -18,11 +18,15 @@ started here, memory storage):
      unordered Trigger whose subscriber `uri` is the trivial subscriber) fed by a closed-loop
      load generator (separate process(es), C keep-alive connections) POSTing N binary-mode
      events; events/s accepted at ingress, delivered (first to last), end-to-end, exactly-once
-     check on the delivered ids, CPU per process and data-plane CPU per event.
+     check on the delivered ids, CPU per process and data-plane CPU per event (summed over its
+     worker processes, SMARTGRID_EVENTING_WORKERS, and per process). The load generator posts
+     with the data plane's own lean client (local/eventing/http1.py); the subscriber is a raw
+     asyncio Protocol over httptools: the harness costs ~0.1 ms of CPU per event.
   4. latency: open loop at R events/s for S seconds; each event carries `senttime`
      (time.monotonic_ns(): CLOCK_MONOTONIC, one clock for every process of this machine); the
      subscriber records receive - senttime; p50/p90/p99/max.
-  5. --profile: another throughput pass with py-spy (--gil: where the Python CPU goes).
+  5. --profile: another throughput pass with py-spy (--gil --subprocesses: where the Python CPU
+     of every data plane process goes).
   6. --probe: the data plane restarted with timing probes patched in at run time (no file is
      changed), one throughput and one latency pass: how long after the send each stage is
      reached (ingress handler, Kafka ack, consume(), delivery start, subscriber answer).
@@ -137,62 +141,97 @@ def fmt_pct(stats: dict[str, float], unit: str = "ms") -> str:
 # --- child role: the trivial subscriber -----------------------------------------------------------
 
 
-async def subscriber_main() -> None:
-    """Answers 202 to every POST /, counting ids and receive - senttime; GET /_stats, POST /_reset."""
-    from aiohttp import web
+class SubscriberState:
+    """What the trivial subscriber saw: ids with their counts, first/last arrival, latencies."""
 
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.counts: Counter = Counter()
+        self.first: int | None = None
+        self.last: int | None = None
+        self.latencies_ms: list[float] = []
+
+    def received(self, event_id: bytes, sent: bytes | None) -> None:
+        now = time.monotonic_ns()
+        self.counts[event_id.decode()] += 1
+        if sent:
+            self.latencies_ms.append((now - int(sent)) / 1e6)
+        if self.first is None:
+            self.first = now
+        self.last = now
+
+    def stats(self, full: bool) -> bytes:
+        body: dict = {"received": sum(self.counts.values()), "distinct": len(self.counts),
+                      "first_ns": self.first, "last_ns": self.last}
+        if full:
+            body["ids"] = list(self.counts)
+            body["duplicates"] = {k: v for k, v in self.counts.items() if v > 1}
+            body["latencies_ms"] = self.latencies_ms
+        return orjson.dumps(body)
+
+
+class SubscriberProtocol(asyncio.Protocol):
+    """The trivial subscriber on one connection: a raw asyncio Protocol over httptools, so that
+    it costs as little CPU per delivery as possible. 202 to POST /; GET /_stats[?full=1]; POST /_reset."""
+
+    ACCEPTED = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+    def __init__(self, state: SubscriberState) -> None:
+        import httptools
+
+        self.state = state
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url, self.event_id, self.sent = b"", b"", None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"ce-id":
+            self.event_id = value
+        elif name == b"ce-senttime":
+            self.sent = value
+
+    def on_message_complete(self) -> None:
+        url, self.url = self.url, b""
+        if url == b"/":
+            self.state.received(self.event_id, self.sent)
+            answer = self.ACCEPTED
+        elif url.startswith(b"/_stats"):
+            body = self.state.stats(full=b"full=" in url)
+            answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                      % len(body)) + body
+        else:  # /_reset
+            self.state.reset()
+            answer = b"HTTP/1.1 204 No Content\r\n\r\n"
+        self.event_id, self.sent = b"", None
+        assert self.transport is not None
+        self.transport.write(answer)
+        if not self.parser.should_keep_alive():
+            self.transport.close()
+
+
+async def subscriber_main() -> None:
+    """Serves the trivial subscriber until SIGTERM; prints `ready <url>`."""
     from local import aio
 
-    state: dict = {}
-
-    def reset() -> None:
-        state.update(counts=Counter(), first=None, last=None, latencies_ms=[])
-
-    reset()
-
-    async def receive(request: web.Request) -> web.Response:
-        now = time.monotonic_ns()
-        headers = request.headers
-        state["counts"][headers.get("ce-id", "")] += 1
-        sent = headers.get("ce-senttime")
-        if sent is not None:
-            state["latencies_ms"].append((now - int(sent)) / 1e6)
-        if state["first"] is None:
-            state["first"] = now
-        state["last"] = now
-        return web.Response(status=202)
-
-    async def stats(request: web.Request) -> web.Response:
-        counts: Counter = state["counts"]
-        body: dict = {
-            "received": sum(counts.values()),
-            "distinct": len(counts),
-            "first_ns": state["first"],
-            "last_ns": state["last"],
-        }
-        if request.query.get("full"):
-            body["ids"] = list(counts)
-            body["duplicates"] = {k: v for k, v in counts.items() if v > 1}
-            body["latencies_ms"] = state["latencies_ms"]
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-    async def do_reset(_request: web.Request) -> web.Response:
-        reset()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/", receive)
-    app.router.add_get("/_stats", stats)
-    app.router.add_post("/_reset", do_reset)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(f"ready http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    state = SubscriberState()
+    server = await asyncio.get_running_loop().create_server(lambda: SubscriberProtocol(state), "127.0.0.1", 0)
+    print(f"ready http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
     try:
         await aio.until_stopped()
     finally:
-        await runner.cleanup()
+        server.close()
 
 
 # --- child role: the load generator ---------------------------------------------------------------
@@ -200,8 +239,10 @@ async def subscriber_main() -> None:
 
 async def loadgen_main(args: argparse.Namespace) -> None:
     """Closed loop (`--rate 0`: `--events` as fast as `--connections` allow) or open loop
-    (`--rate R --seconds S`: event i is sent at start + i/R, whatever the answers do)."""
-    import aiohttp
+    (`--rate R --seconds S`: event i is sent at start + i/R, whatever the answers do).
+    It posts with the data plane's lean keep-alive client (local/eventing/http1.py), at most
+    `--connections` requests at a time."""
+    from local.eventing.http1 import HttpClient
 
     total = args.events if args.rate <= 0 else int(args.rate * args.seconds)
     prepared = [event_http(f"{args.prefix}{args.first_id + i}", args.first_id + i) for i in range(total)]
@@ -213,23 +254,22 @@ async def loadgen_main(args: argparse.Namespace) -> None:
     first_send: list[int] = []
     last_answer = 0
 
-    connector = aiohttp.TCPConnector(limit=args.connections, ttl_dns_cache=300)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)) as session:
+    client = HttpClient()
+    connections = asyncio.Semaphore(args.connections)
+    try:
 
         async def post(i: int) -> None:
             nonlocal last_answer
             headers, body = prepared[i]
-            sent = time.monotonic_ns()
+            sent = time.monotonic_ns()  # before waiting for a connection: queueing counts as latency
             if not first_send:
                 first_send.append(sent)
             headers["ce-senttime"] = str(sent)
-            try:
-                async with session.post(args.url, data=body, headers=headers) as response:
-                    await response.read()
-                    status: int | str = response.status
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                status = type(error).__name__
+            async with connections:
+                try:
+                    status: int | str = (await client.post(args.url, headers, body, 30.0)).status
+                except (OSError, TimeoutError) as error:
+                    status = type(error).__name__
             done = time.monotonic_ns()
             last_answer = max(last_answer, done)
             statuses[status] += 1
@@ -267,6 +307,8 @@ async def loadgen_main(args: argparse.Namespace) -> None:
             if tasks:
                 await asyncio.wait(tasks, timeout=35)
         cpu = time.process_time() - cpu0
+    finally:
+        client.close()
 
     result = {
         "sent": total,
@@ -498,25 +540,55 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def thread_cpu(pid: int) -> dict[int, tuple[str, float, float]]:
-    """tid -> (thread name, CPU seconds, seconds spent runnable but waiting for a CPU) of a live
-    process; {} when it is gone."""
-    result: dict[int, tuple[str, float, float]] = {}
+def plane_log_problems(log: Path, first: int = 5) -> str:
+    """How many warnings and errors the data plane logged, and the first few of them."""
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        problems = [line for line in log.read_text(errors="replace").splitlines()
+                    if " WARNING " in line or " ERROR " in line]
     except OSError:
-        return result
-    for tid in tids:
+        return "data plane log: none"
+    shown = "".join(f"\n  {line[:300]}" for line in problems[:first])
+    return f"data plane log: {len(problems)} warnings/errors{shown}"
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the data plane's worker processes)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stream:
+                    stat = stream.read()
+            except OSError:
+                continue
+            children[int(stat[stat.rindex(")") + 2:].split()[1])].append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float, float, int]]:
+    """tid -> (thread name, CPU seconds, seconds spent runnable but waiting for a CPU, its process)
+    of a live process and its descendants; {} when it is gone."""
+    result: dict[int, tuple[str, float, float, int]] = {}
+    for process in process_tree(pid):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as stream:
-                stat = stream.read()
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as stream:
-                waited = int(stream.read().split()[1]) / 1e9
-        except (OSError, IndexError, ValueError):
+            tids = os.listdir(f"/proc/{process}/task")
+        except OSError:
             continue
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        result[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK, waited)
+        for tid in tids:
+            try:
+                with open(f"/proc/{process}/task/{tid}/stat") as stream:
+                    stat = stream.read()
+                with open(f"/proc/{process}/task/{tid}/schedstat") as stream:
+                    waited = int(stream.read().split()[1]) / 1e9
+            except (OSError, IndexError, ValueError):
+                continue
+            name = stat[stat.index("(") + 1: stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            result[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK, waited, process)
     return result
 
 
@@ -553,8 +625,8 @@ class CpuMeter:
 
     def __init__(self, processes: dict[str, int]) -> None:
         self.processes = processes
-        self.before: dict[str, dict[int, tuple[str, float, float]]] = {}
-        self.after: dict[str, dict[int, tuple[str, float, float]]] = {}
+        self.before: dict[str, dict[int, tuple[str, float, float, int]]] = {}
+        self.after: dict[str, dict[int, tuple[str, float, float, int]]] = {}
         self.machine = ((0, 0), (0, 0))
         self.own = (0.0, 0.0)
         self.wall = (0.0, 0.0)
@@ -572,13 +644,14 @@ class CpuMeter:
         self.wall = (self.wall[0], time.monotonic())
 
     def used(self, name: str) -> dict[str, float]:
-        """CPU seconds of one process: total, main thread, librdkafka threads, other threads, main's wait."""
-        pid, before = self.processes[name], self.before.get(name, {})
+        """CPU seconds of one process (with its worker processes): total, main threads, librdkafka
+        threads, other threads, the main threads' wait."""
+        before = self.before.get(name, {})
         result = defaultdict(float)
-        for tid, (thread, seconds, waited) in self.after.get(name, {}).items():
-            _, seconds0, waited0 = before.get(tid, (thread, 0.0, 0.0))
+        for tid, (thread, seconds, waited, process) in self.after.get(name, {}).items():
+            _, seconds0, waited0, _ = before.get(tid, (thread, 0.0, 0.0, process))
             result["total"] += seconds - seconds0
-            if tid == pid:
+            if tid == process:
                 result["main"] += seconds - seconds0
                 result["main_wait"] += waited - waited0
             elif thread.startswith("rdk:"):
@@ -586,6 +659,14 @@ class CpuMeter:
             else:
                 result["other"] += seconds - seconds0
         return result
+
+    def per_process(self, name: str) -> dict[int, float]:
+        """CPU seconds of each process of one process tree, by pid (the root's first)."""
+        before = self.before.get(name, {})
+        result: dict[int, float] = defaultdict(float)
+        for tid, (thread, seconds, waited, process) in self.after.get(name, {}).items():
+            result[process] += seconds - before.get(tid, (thread, 0.0, 0.0, process))[1]
+        return dict(sorted(result.items()))
 
     @property
     def seconds(self) -> float:
@@ -1114,6 +1195,7 @@ class Bench:
         probe_lines = self.probe_passes() if args.probe else []
 
         self.summary(raw, pipe, raw_lat, calib, tp, lat)
+        print(plane_log_problems(self.tmp / "dataplane.log"))
         for lines in (profile_lines, probe_lines):
             if lines:
                 print("\n".join(lines))
@@ -1199,8 +1281,13 @@ class Bench:
             lines.append(f"    duplicated (first 10): {list(stats['duplicates'].items())[:10]}; "
                          f"missing (first 10): {missing}")
         lines.append(f"  send -> receive under this load: {fmt_pct(percentiles(stats['latencies_ms']))}")
-        lines.append(f"  data plane CPU per event: {run['cpu_ms_per_event']:.3f} ms, of which main thread "
-                     f"{run['main_ms_per_event']:.3f} ms (one GIL-bound event loop does ingress and delivery: "
+        processes = meter.per_process("data plane")
+        if len(processes) > 1:  # the supervisor, then its workers in the order they were forked
+            roles = ["supervisor", "ingress"] + [f"dispatcher {k}" for k in range(1, len(processes) - 1)]
+            lines.append("  data plane CPU per event by process: " + ", ".join(
+                f"{role} {1000 * cpu / delivered:.3f} ms" for role, cpu in zip(roles, processes.values())))
+        lines.append(f"  data plane CPU per event: {run['cpu_ms_per_event']:.3f} ms, of which main threads "
+                     f"{run['main_ms_per_event']:.3f} ms (one GIL-bound event loop per process: "
                      f"<= {1000 / run['main_ms_per_event']:,.0f} events/s even with a whole core)")
         if "tansu" in self.processes:
             run["tansu_ms_per_event"] = 1000 * meter.used("tansu")["total"] / delivered
@@ -1240,7 +1327,7 @@ class Bench:
         print(f"\n[5] {self.clock()} profile: throughput pass again, py-spy sampling the data plane's GIL holder "
               "(--gil, 250 Hz, --nonblocking)", flush=True)
         out, spy_log = self.tmp / "pyspy.txt", self.tmp / "pyspy.log"
-        sampler = Child("py-spy", [spy, "record", "--pid", str(self.plane.pid), "--gil", "--rate", "250",
+        sampler = Child("py-spy", [spy, "record", "--pid", str(self.plane.pid), "--subprocesses", "--gil", "--rate", "250",
                                    "--nonblocking", "--format", "raw", "--output", str(out), "--duration", "300"],
                         spy_log, stdout_pipe=False)
         try:
@@ -1266,7 +1353,8 @@ class Bench:
               flush=True)
         self.plane.stop()
         out = self.tmp / "probe.json"
-        self.start_plane([sys.executable, __file__, "--role", "probed-dataplane"], {"BENCH_PROBE_OUT": str(out)})
+        self.start_plane([sys.executable, __file__, "--role", "probed-dataplane"],  # one process: one probe set
+                         {"BENCH_PROBE_OUT": str(out), "SMARTGRID_EVENTING_WORKERS": "1"})
         lines = ["\ndata plane timing probes, ms (the probes cost CPU and inflate every figure below: read them for "
                  "where the time goes, and take absolute figures from [3] and [4])"]
         for label, run_pass in (("throughput, closed loop", lambda: self.throughput_pass("probe-tp-")),

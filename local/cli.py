@@ -16,8 +16,9 @@ from local import aio, analytics_cli, dlq, forecast_cli
 from local.demo.options import DemoOptions
 from local.demo.profiles import ProfileDataMissing
 from local.demo.runner import demo
-from local.eventing.dataplane import DataPlane, DataPlaneOptions
+from local.eventing.dataplane import DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
+from local.eventing.workers import serve as serve_workers
 from local.functions import FunctionsDirError
 from local.platform import AlreadyRunningError, down, up
 from local.report import command as report_cli
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help="serve Brokers, Triggers, KafkaSources and PingSources from YAML")
     serve.add_argument("-f", "--file", required=True, type=Path, help="a manifest file or a folder of them")
     serve.add_argument("--ingress-port", type=int, help="broker ingress port (env SMARTGRID_INGRESS_PORT)")
+    serve.add_argument("--workers", type=int,
+                       help="data plane processes: 1 runs everything; n: an ingress and n-1 dispatchers "
+                            "(env SMARTGRID_EVENTING_WORKERS)")
     serve.add_argument("--namespace", default="default", help="namespace of manifests that name none")
     serve.add_argument(
         "--service", action="append", default=[], metavar="NAME=URL",
@@ -115,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
 def _eventing_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.ingress_port is not None:
         settings = replace(settings, ingress_port=args.ingress_port)
+    workers = args.workers if args.workers is not None else settings.eventing_workers
+    if workers < 1:
+        raise ConfigError(f"--workers / SMARTGRID_EVENTING_WORKERS: expected at least 1, found {workers}")
     config = load_manifests(args.file, default_namespace=args.namespace)
     service_urls = dict(_name_value(item) for item in args.service)
     with kafka_server(settings.kafka_bootstrap, settings.state_dir) as bootstrap:
@@ -125,17 +132,7 @@ def _eventing_serve(args: argparse.Namespace, settings: Settings) -> int:
             max_event_bytes=settings.max_event_bytes,
             default_timeout_s=settings.delivery_timeout_s,
         )
-        aio.run(_serve(DataPlane(config, options)))
-    return 0
-
-
-async def _serve(plane: DataPlane) -> None:
-    url = await plane.start()
-    print(f"ready {url}", flush=True)
-    try:
-        await aio.until_stopped()
-    finally:
-        await plane.stop()
+        return serve_workers(config, options, workers)
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

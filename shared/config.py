@@ -9,6 +9,7 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_PG_DSN             | (find or initdb)   | PostgreSQL admin DSN; unset: 127.0.0.1:5432 or initdb |
 | SMARTGRID_STATE_DIR          | .smartgrid         | where local servers keep data, logs and pid files    |
 | SMARTGRID_INGRESS_PORT       | 0 (a free port)    | broker ingress port of the local data plane          |
+| SMARTGRID_EVENTING_WORKERS   | 2                  | `eventing serve` processes: an ingress + dispatchers |
 | SMARTGRID_IDLE_SECONDS       | 30                 | idle time before a local function scales to zero     |
 | SMARTGRID_MAX_EVENT_BYTES    | 1048576            | largest CloudEvent body the ingress accepts          |
 | SMARTGRID_DELIVERY_TIMEOUT   | PT60S              | per-attempt delivery timeout when a spec sets none   |
@@ -92,6 +93,7 @@ class Settings:
     pg_dsn: str | None = None
     state_dir: Path = Path(".smartgrid")
     ingress_port: int = 0
+    eventing_workers: int = 2
     idle_seconds: float = 30.0
     max_event_bytes: int = 1024 * 1024
     delivery_timeout_s: float = 60.0
@@ -139,6 +141,7 @@ class Settings:
             pg_dsn=env.get("SMARTGRID_PG_DSN") or None,
             state_dir=Path(env.get("SMARTGRID_STATE_DIR") or defaults.state_dir),
             ingress_port=_int(env, "SMARTGRID_INGRESS_PORT", defaults.ingress_port),
+            eventing_workers=_int(env, "SMARTGRID_EVENTING_WORKERS", defaults.eventing_workers),
             idle_seconds=_float(env, "SMARTGRID_IDLE_SECONDS", defaults.idle_seconds),
             max_event_bytes=_int(env, "SMARTGRID_MAX_EVENT_BYTES", defaults.max_event_bytes),
             delivery_timeout_s=_duration(

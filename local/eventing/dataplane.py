@@ -16,8 +16,14 @@ from confluent_kafka import Message
 
 from local import aio
 from local.eventing.delivery import Deliverer, Route
+from local.eventing.http1 import HttpClient
 from local.eventing.ingress import Ingress
-from local.eventing.kafka import AsyncProducer, ConsumerLoop, ensure_topics
+from local.eventing.kafka import (
+    AsyncProducer,
+    ConsumerLoop,
+    KafkaUnavailable,
+    ensure_topics,
+)
 from local.eventing.manifests import (
     DEFAULT_PARTITIONS,
     Broker,
@@ -29,7 +35,13 @@ from local.eventing.manifests import (
 )
 from local.eventing.ping import PingLoop
 from local.eventing.source import record_to_event
-from shared.cloudevents import CloudEvent, InvalidEvent, from_kafka, to_kafka
+from shared.cloudevents import (
+    CloudEvent,
+    InvalidEvent,
+    from_kafka,
+    to_http_binary,
+    to_kafka,
+)
 
 log = logging.getLogger("smartgrid.eventing")
 
@@ -47,6 +59,10 @@ class DataPlaneOptions:
     max_in_flight: int = 256
     sock: socket.socket | None = None  # a socket bound beforehand, to serve the ingress on
     ping_interval_s: float | None = None  # every PingSource ticks this often instead of its schedule
+    # The roles of this process when the data plane runs in several (local/eventing/workers.py):
+    serve_ingress: bool = True
+    share: tuple[int, int] | None = (0, 1)  # dispatcher k of n consumes the partitions p % n == k; None: none
+    reply_url: str | None = None  # POST replies to this ingress instead of producing them (one producer)
 
 
 class DataPlane:
@@ -57,28 +73,38 @@ class DataPlane:
         self.options = options
         self._producer: AsyncProducer | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._client = HttpClient()
         self._consumers: list[ConsumerLoop] = []
         self.pings: list[PingLoop] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def start(self) -> str:
-        """Create topics, position every consumer, then open the ingress; return its base URL."""
-        await asyncio.to_thread(ensure_topics, self.options.bootstrap, self._topics())
-        self._producer = AsyncProducer(self.options.bootstrap)
+        """Create topics, position this process's consumers, then open the ingress if it serves
+        one; return its base URL ("" without an ingress)."""
+        options = self.options
+        await asyncio.to_thread(ensure_topics, options.bootstrap, self._topics())
+        if options.serve_ingress or options.reply_url is None:
+            self._producer = AsyncProducer(options.bootstrap)
+        if options.share is not None:
+            await self._start_dispatch(options.share)
+        if options.serve_ingress:
+            assert self._producer is not None
+            ingress = Ingress(self.config, self._producer, options.max_event_bytes)
+            self._runner, self.url = await aio.serve(ingress.application(), options.host, options.port,
+                                                     sock=options.sock)
+        return self.url
+
+    async def _start_dispatch(self, share: tuple[int, int]) -> None:
+        """Position the consumers of every Trigger and KafkaSource; the first dispatcher runs the PingSources."""
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
-        deliverer = Deliverer(self._session, self._publish_reply)
-        self._consumers = [self._trigger_consumer(t, deliverer) for t in self.config.triggers]
-        self._consumers += [self._source_consumer(s, deliverer) for s in self.config.sources]
+        deliverer = Deliverer(self._client, self._session, self._publish_reply)
+        self._consumers = [self._trigger_consumer(t, deliverer, share) for t in self.config.triggers]
+        self._consumers += [self._source_consumer(s, deliverer, share) for s in self.config.sources]
         await asyncio.gather(*(consumer.start() for consumer in self._consumers))
-        self.pings = [self._ping_loop(p, deliverer) for p in self.config.pings]
+        self.pings = [self._ping_loop(p, deliverer) for p in self.config.pings] if share[0] == 0 else []
         for ping in self.pings:
             ping.start()
-        ingress = Ingress(self.config, self._producer, self.options.max_event_bytes)
-        self._runner, self.url = await aio.serve(
-            ingress.application(), self.options.host, self.options.port, sock=self.options.sock
-        )
-        return self.url
 
     async def stop(self) -> None:
         """Close the ingress, drain and commit every consumer, flush the producer."""
@@ -88,6 +114,7 @@ class DataPlane:
         await asyncio.gather(*(ping.stop() for ping in self.pings))
         await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
         log.info("stopping: consumers drained and committed")
+        self._client.close()
         if self._session is not None:
             await self._session.close()
         if self._producer is not None:
@@ -111,7 +138,7 @@ class DataPlane:
         timeout = spec.timeout_s or self.options.default_timeout_s
         return Route(name, destination_url, spec, sink, reply_topic, timeout)
 
-    def _trigger_consumer(self, trigger: Trigger, deliverer: Deliverer) -> ConsumerLoop:
+    def _trigger_consumer(self, trigger: Trigger, deliverer: Deliverer, share: tuple[int, int]) -> ConsumerLoop:
         broker = self.config.broker(trigger.namespace, trigger.broker)
         assert broker is not None
         route = self._route(
@@ -128,10 +155,10 @@ class DataPlane:
 
         return ConsumerLoop(
             self.options.bootstrap, [broker.topic], trigger.consumer_group, handle,
-            ordered=trigger.ordered, max_in_flight=self.options.max_in_flight,
+            ordered=trigger.ordered, max_in_flight=self.options.max_in_flight, share=share,
         )
 
-    def _source_consumer(self, source: KafkaSource, deliverer: Deliverer) -> ConsumerLoop:
+    def _source_consumer(self, source: KafkaSource, deliverer: Deliverer, share: tuple[int, int]) -> ConsumerLoop:
         route = self._route(
             f"kafkasource/{source.namespace}/{source.name}",
             source.sink.resolve(self.options.service_urls),
@@ -151,7 +178,7 @@ class DataPlane:
         return ConsumerLoop(
             self.options.bootstrap, source.topics, source.consumer_group, handle,
             ordered=source.ordered, initial_offset=source.initial_offset,
-            max_in_flight=self.options.max_in_flight,
+            max_in_flight=self.options.max_in_flight, share=share,
         )
 
     def _ping_loop(self, source: PingSource, deliverer: Deliverer) -> PingLoop:
@@ -164,8 +191,24 @@ class DataPlane:
         return PingLoop(source, lambda event: deliverer.deliver(event, route), self.options.ping_interval_s)
 
     async def _publish_reply(self, topic: str, reply: CloudEvent) -> None:
-        assert self._producer is not None
-        await self._producer.send(topic, to_kafka(reply))
+        if self.options.reply_url is None:
+            assert self._producer is not None
+            await self._producer.send(topic, to_kafka(reply))
+            return
+        broker = next(b for b in self.config.brokers if b.topic == topic)
+        url = f"{self.options.reply_url}/{broker.namespace}/{broker.name}"
+        await post_to_ingress(self._client, url, reply, self.options.default_timeout_s)
+
+
+async def post_to_ingress(client: HttpClient, url: str, event: CloudEvent, timeout_s: float) -> None:
+    """Store `event` through a broker ingress; raises KafkaUnavailable unless it answers 202."""
+    headers, body = to_http_binary(event)
+    try:
+        response = await client.post(url, headers, body, timeout_s)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise KafkaUnavailable(f"the broker ingress {url} did not take it: {error}") from None
+    if response.status != 202:
+        raise KafkaUnavailable(f"the broker ingress {url} answered {response.status}: {response.body[:200]!r}")
 
 
 def _broker_event(message: Message, route_name: str) -> CloudEvent | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
+from local.eventing.http1 import HttpClient
 from local.eventing.kafka import KafkaUnavailable
 from local.eventing.manifests import DeliverySpec
 from shared.cloudevents import (
@@ -67,9 +68,11 @@ class Attempt:
 
 
 class Deliverer:
-    """Posts events in HTTP binary mode and applies the route's delivery spec."""
+    """Posts events in HTTP binary mode and applies the route's delivery spec: `http://` URLs
+    through the lean keep-alive client, any other scheme (TLS) through aiohttp."""
 
-    def __init__(self, session: aiohttp.ClientSession, publish_reply: PublishReply) -> None:
+    def __init__(self, client: HttpClient, session: aiohttp.ClientSession, publish_reply: PublishReply) -> None:
+        self._client = client
         self._session = session
         self._publish_reply = publish_reply
 
@@ -119,6 +122,17 @@ class Deliverer:
         return attempt, 1 + retrying.statistics.get("attempt_number", 1)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Attempt:
+        if not url.startswith("http://"):
+            return await self._post_with_aiohttp(url, headers, body, timeout_s)
+        try:
+            response = await self._client.post(url, headers, body, timeout_s)
+        except TimeoutError:
+            return Attempt(None, error=f"no answer within {timeout_s:g} s")
+        except (OSError, ValueError) as error:  # HttpError is an OSError
+            return Attempt(None, error=str(error) or type(error).__name__)
+        return Attempt(response.status, response.body, response.headers)
+
+    async def _post_with_aiohttp(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Attempt:
         try:
             async with self._session.post(
                 url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)

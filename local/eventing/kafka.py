@@ -130,7 +130,8 @@ class ConsumerLoop:
     partition, a record is handled only after the previous one finished. An offset is
     committed only once its record and every earlier one of its partition were handled.
     Partitions are assigned explicitly (no group membership), so a restarted data plane
-    resumes at once from the committed offsets.
+    resumes at once from the committed offsets; with `share=(k, n)` this loop takes only the
+    partitions p with p % n == k (one of n dispatcher processes).
     """
 
     def __init__(
@@ -143,8 +144,10 @@ class ConsumerLoop:
         ordered: bool,
         initial_offset: str = "latest",
         max_in_flight: int = 256,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
         self.group = group
+        self._share = share
         self._topics = list(topics)
         self._handle = handle
         self._ordered = ordered
@@ -171,9 +174,16 @@ class ConsumerLoop:
             await self._poller
         in_flight = [*self._handlers, *(asyncio.ensure_future(q.join()) for q in self._partition_queues.values())]
         if in_flight:
-            await asyncio.wait(in_flight, timeout=drain_timeout)
-        for drainer in self._drainers:
-            drainer.cancel()
+            _, unfinished = await asyncio.wait(in_flight, timeout=drain_timeout)
+            for waiter in unfinished:
+                waiter.cancel()
+            if unfinished:
+                log.warning("consumer %s: deliveries unfinished %.0f s after stop; left uncommitted, so they are "
+                            "delivered again after a restart", self.group, drain_timeout)
+        abandoned = [*self._handlers, *self._drainers]
+        for task in abandoned:
+            task.cancel()
+        await asyncio.gather(*abandoned, return_exceptions=True)
         await asyncio.to_thread(self._commit_and_close)
 
     async def _poll_forever(self) -> None:
@@ -216,22 +226,27 @@ class ConsumerLoop:
             queue.task_done()
 
     async def _handle_one(self, message: Message, release: bool) -> None:
+        """Handle one record, then count it done (committable); one cancelled at stop stays uncommitted."""
         try:
             await self._handle(message)
         except Exception:
             log.exception("consumer %s: handling offset %s failed unexpectedly", self.group, message.offset())
         finally:
-            self._tracker.completed(message.topic(), message.partition(), message.offset())
             if release:
                 self._slots.release()
+        self._tracker.completed(message.topic(), message.partition(), message.offset())
 
     def _assign_all(self) -> None:
         metadata = self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
+        worker, workers = self._share
         wanted = [
             TopicPartition(topic, partition)
             for topic in self._topics
             for partition in sorted(metadata.topics[topic].partitions)
+            if partition % workers == worker
         ]
+        if not wanted:
+            return
         positions = self._consumer.committed(wanted, timeout=METADATA_TIMEOUT_S)
         for position in positions:
             if position.offset < 0:
