@@ -68,6 +68,7 @@ if str(REPO) not in sys.path:
 
 from local.eventing.kafka import (  # noqa: E402
     CONSUMER_SETTINGS,
+    DEFAULT_FETCH_WAIT_MS,
     POLL_BATCH,
     POLL_TIMEOUT_S,
     PRODUCER_SETTINGS,
@@ -842,7 +843,8 @@ def producer_config(bootstrap: str) -> dict:
 
 def consumer_config(bootstrap: str, group: str) -> dict:
     """The data plane's consumer settings (local/eventing/kafka.py ConsumerLoop)."""
-    return {"bootstrap.servers": bootstrap, "group.id": group, **CONSUMER_SETTINGS}
+    return {"bootstrap.servers": bootstrap, "group.id": group, **CONSUMER_SETTINGS,
+            "fetch.wait.max.ms": DEFAULT_FETCH_WAIT_MS}
 
 
 def raw_bulk(bootstrap: str, events: int) -> dict:

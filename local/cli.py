@@ -131,6 +131,7 @@ def _eventing_serve(args: argparse.Namespace, settings: Settings) -> int:
             service_urls=service_urls,
             max_event_bytes=settings.max_event_bytes,
             default_timeout_s=settings.delivery_timeout_s,
+            fetch_wait_ms=settings.kafka_fetch_wait_ms,
         )
         return serve_workers(config, options, workers)
 

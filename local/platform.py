@@ -197,6 +197,7 @@ async def _start(
         service_urls=service_urls,
         max_event_bytes=settings.max_event_bytes,
         default_timeout_s=settings.delivery_timeout_s,
+        fetch_wait_ms=settings.kafka_fetch_wait_ms,
     ))
     stack.push_async_callback(plane.stop)
     await plane.start()

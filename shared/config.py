@@ -13,6 +13,7 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_IDLE_SECONDS       | 30                 | idle time before a local function scales to zero     |
 | SMARTGRID_MAX_EVENT_BYTES    | 1048576            | largest CloudEvent body the ingress accepts          |
 | SMARTGRID_DELIVERY_TIMEOUT   | PT60S              | per-attempt delivery timeout when a spec sets none   |
+| SMARTGRID_KAFKA_FETCH_WAIT_MS| 10                 | how long the data plane lets Kafka hold an empty fetch |
 | SMARTGRID_SCHEMAS_DIR        | <repo>/schemas     | migrations/<domain>/*.sql and events/<type>/v<N>.avsc |
 | SMARTGRID_FUNCTIONS_DIR      | <repo>/functions   | one folder per function, each with a main.py         |
 | SMARTGRID_EVENTING_DIR       | <repo>/eventing    | Broker, Trigger and KafkaSource manifests for `up`   |
@@ -97,6 +98,7 @@ class Settings:
     idle_seconds: float = 30.0
     max_event_bytes: int = 1024 * 1024
     delivery_timeout_s: float = 60.0
+    kafka_fetch_wait_ms: int = 10
     schemas_dir: Path = _REPO / "schemas"
     functions_dir: Path = _REPO / "functions"
     eventing_dir: Path = _REPO / "eventing"
@@ -147,6 +149,7 @@ class Settings:
             delivery_timeout_s=_duration(
                 env, "SMARTGRID_DELIVERY_TIMEOUT", defaults.delivery_timeout_s
             ),
+            kafka_fetch_wait_ms=_int(env, "SMARTGRID_KAFKA_FETCH_WAIT_MS", defaults.kafka_fetch_wait_ms),
             schemas_dir=Path(env.get("SMARTGRID_SCHEMAS_DIR") or defaults.schemas_dir),
             functions_dir=Path(env.get("SMARTGRID_FUNCTIONS_DIR") or defaults.functions_dir),
             eventing_dir=Path(env.get("SMARTGRID_EVENTING_DIR") or defaults.eventing_dir),

@@ -19,6 +19,7 @@ from local.eventing.delivery import Deliverer, Route
 from local.eventing.http1 import HttpClient
 from local.eventing.ingress import Ingress
 from local.eventing.kafka import (
+    DEFAULT_FETCH_WAIT_MS,
     AsyncProducer,
     ConsumerLoop,
     KafkaUnavailable,
@@ -57,6 +58,7 @@ class DataPlaneOptions:
     max_event_bytes: int = 1024 * 1024
     default_timeout_s: float = 60.0
     max_in_flight: int = 256
+    fetch_wait_ms: int = DEFAULT_FETCH_WAIT_MS  # how long Kafka may hold an empty fetch (latency vs broker CPU)
     sock: socket.socket | None = None  # a socket bound beforehand, to serve the ingress on
     ping_interval_s: float | None = None  # every PingSource ticks this often instead of its schedule
     # The roles of this process when the data plane runs in several (local/eventing/workers.py):
@@ -156,6 +158,7 @@ class DataPlane:
         return ConsumerLoop(
             self.options.bootstrap, [broker.topic], trigger.consumer_group, handle,
             ordered=trigger.ordered, max_in_flight=self.options.max_in_flight, share=share,
+            fetch_wait_ms=self.options.fetch_wait_ms,
         )
 
     def _source_consumer(self, source: KafkaSource, deliverer: Deliverer, share: tuple[int, int]) -> ConsumerLoop:
@@ -178,7 +181,7 @@ class DataPlane:
         return ConsumerLoop(
             self.options.bootstrap, source.topics, source.consumer_group, handle,
             ordered=source.ordered, initial_offset=source.initial_offset,
-            max_in_flight=self.options.max_in_flight, share=share,
+            max_in_flight=self.options.max_in_flight, share=share, fetch_wait_ms=self.options.fetch_wait_ms,
         )
 
     def _ping_loop(self, source: PingSource, deliverer: Deliverer) -> PingLoop:
