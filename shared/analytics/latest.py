@@ -7,11 +7,16 @@ database is the truth and memcached holds a copy under `smartgrid:latest:<hash o
 Why a cached value is never older than the database's once a write or a read has finished:
 - The latest-by-time only grows: points are never deleted and a late point (earlier time) does not
   change it. So "newer" is just "greater `ts`", and a cached value can be merged towards the truth.
-- Writes (`written`) run after the batch's transaction committed: they read the meters' latest points
-  from the database, then merge each into memcached with gets/cas: replace only when the new `ts` is
-  later, retry when the cas token moved (someone else stored meanwhile), `add` when the key is absent.
-  Every store is therefore conditional on what it replaces, so concurrent batches, late readings and
-  redeliveries can only move the value forward, and the last merge to finish leaves the maximum.
+- Writes (`written`) run after the batch's transaction committed and touch only the hot meters, those
+  with a cached value (one multi-get per MULTI_GET_KEYS meters; a meter nobody reads costs no more):
+  they read those meters' latest points from the database, then merge each into memcached with
+  gets/cas: replace only when the new `ts` is later, retry when the cas token moved (someone else
+  stored meanwhile), `add` when the key vanished meanwhile. Every store is therefore conditional on
+  what it replaces, so concurrent batches, late readings and redeliveries can only move the value
+  forward, and the last merge to finish leaves the maximum. A meter not cached at the writer's
+  multi-get needs nothing: a reader that cached an older value before it did so with `add` before
+  its second database read (below), which then either saw the commit or came before it, in which
+  case the `add` came before the multi-get, which found the key.
 - A miss (`read`) fills from the database with `add`, which stores only into an absent key, so a
   reader that read an older value before a write committed can never overwrite the writer's newer
   merge. One gap remains: the writer's value vanishing (eviction, restart) between the writer's merge
@@ -47,6 +52,7 @@ from shared.stores.postgres import Database
 log = logging.getLogger("smartgrid.analytics")
 
 KEY_PREFIX = b"smartgrid:latest:"
+MULTI_GET_KEYS = 100  # keys per multi-get of a write-through
 LOOKUPS = Counter(
     "smartgrid_analytics_latest_requests_total",
     "Lookups of meters' latest readings in memcached, by outcome: hit, miss or error (memcached unavailable).",
@@ -129,6 +135,15 @@ class LatestCache:
             elif Latest.decode(raw).ts >= value.ts or await self._client.cas(key, body, token):
                 return
 
+    async def cached(self, meters: Sequence[str]) -> list[str]:
+        """The meters among `meters` whose latest reading is cached (not counted as lookups)."""
+        hot: list[str] = []
+        for start in range(0, len(meters), MULTI_GET_KEYS):
+            chunk = meters[start:start + MULTI_GET_KEYS]
+            values = await self._client.multi_get(*(_key(meter) for meter in chunk))
+            hot.extend(meter for meter, value in zip(chunk, values, strict=True) if value is not None)
+        return hot
+
     async def merge_all(self, values: Iterable[Latest]) -> None:
         """Merge every value, as many at once as the client has connections."""
         await asyncio.gather(*(self.merge(value) for value in values))
@@ -165,13 +180,17 @@ class LatestValues:
         return confirmed.encode()
 
     async def written(self, meters: Iterable[str]) -> None:
-        """After a batch committed: move each meter's cached latest reading forward to the database's;
+        """After a batch committed: move each hot meter's cached latest reading forward to the database's;
         raises CacheUnavailable when memcached cannot be reached."""
         cache = self._cache
         if cache is None:
             return
-        found = await self._database.call(lambda: self._store.of(sorted(set(meters))), what="read latest readings")
+        batch = sorted(set(meters))
         try:
+            hot = await self._memcached.call(lambda: cache.cached(batch), what="find cached latest readings")
+            if not hot:
+                return
+            found = await self._database.call(lambda: self._store.of(hot), what="read latest readings")
             await self._memcached.call(lambda: cache.merge_all(found.values()), what="write latest readings through")
         except Exception as error:
             if memcached_transient(error):

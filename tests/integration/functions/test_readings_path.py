@@ -130,9 +130,11 @@ async def test_a_reading_sent_twice_is_stored_once(platform, domain_dsns, http) 
     assert count(domain_dsns["smartgrid"], "sensor_readings", "device_id", device) == 1
 
 
-def _process_pid() -> int | None:
-    """The pid of the `process` function's server (functions-framework's master process)."""
-    found = subprocess.run(["pgrep", "-o", "-f", "functions/process/main.py"], capture_output=True, text=True)
+def _process_pid(state_dir: str) -> int | None:
+    """The pid of this platform's `process` function server (functions-framework's master: a child of
+    `smartgrid up`, whose pid file is in `state_dir`, and the leader of its process group)."""
+    up_pid = Path(state_dir, "up.pid").read_text().strip()
+    found = subprocess.run(["pgrep", "-P", up_pid, "-f", "functions/process/main.py"], capture_output=True, text=True)
     return int(found.stdout.split()[0]) if found.stdout.split() else None
 
 
@@ -146,8 +148,8 @@ async def test_process_killed_mid_stream_stores_every_reading_exactly_once(platf
         assert status == 202
         sent += len(readings)
         if index == 10:
-            pid = await wait_until(_process_pid)
-            os.kill(pid, signal.SIGKILL)
+            pid = await wait_until(lambda: _process_pid(platform["state_dir"]))
+            os.killpg(pid, signal.SIGKILL)  # the server and its worker, as when a pod's container is killed
             killed = pid
 
     def stored() -> int:
@@ -160,7 +162,7 @@ async def test_process_killed_mid_stream_stores_every_reading_exactly_once(platf
             "SELECT count(DISTINCT (meter_id, ts)) FROM meter_readings WHERE site_id = %s", (site,)
         ).fetchone()[0]
     assert distinct == stored() == sent
-    assert _process_pid() not in (None, killed)  # it was restarted by the activator
+    assert _process_pid(platform["state_dir"]) not in (None, killed)  # it was restarted by the activator
 
 
 async def test_permanent_error_is_dead_lettered_and_replayed_once_fixed(platform, domain_dsns, pg_admin_dsn, http) -> None:
