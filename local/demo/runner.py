@@ -43,7 +43,7 @@ from shared.alerting.rules import RuleSet
 from shared.config import Settings
 
 INTERRUPTED = 130
-QUIET_S = 30.0  # longer than the Triggers' and the KafkaSource's whole retry schedule
+QUIET_S = 120.0  # longer than the retry schedules, and than detect may lag behind storage without a new alert
 MET_QUIET_S = 3.0  # once as expected: for missing-data alerts and notifications to come in
 SETTLE_TIMEOUT_S = 900.0
 
