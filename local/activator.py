@@ -74,6 +74,10 @@ class Activator:
         self._reaper = asyncio.create_task(self._reap(), name=f"reaper-{self.function.name}")
         return self.url
 
+    def add_environment(self, extra: Mapping[str, str]) -> None:
+        """Variables for the function's next start (set before the first request: nothing runs yet)."""
+        self._env.update(extra)
+
     async def stop(self) -> None:
         """Stop listening, then stop the function if it runs."""
         if self._reaper is not None:

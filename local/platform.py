@@ -4,7 +4,9 @@
 the event catalogue as a Schema Registry, puts an Activator (scale to zero) in front of every function,
 and serves the eventing manifests with the data plane. Each function gets `K_SINK` (the broker URL),
 `K_SERVICE`, `SMARTGRID_SCHEMA_REGISTRY_URL`, `SMARTGRID_REDIS_URL`, `SMARTGRID_MEMCACHED_URL` and one
-`SMARTGRID_DSN_<DOMAIN>` per domain, and the notification sinks: `SMARTGRID_SMTP_URL` (else a local mail
+`SMARTGRID_DSN_<DOMAIN>` per domain, the token issuer `SMARTGRID_AUTH_ISSUER` (the users function's
+`/api/v1/auth`) with its own OAuth client (`SMARTGRID_CLIENT_ID`/`_SECRET`: local/identity.py), and the
+notification sinks: `SMARTGRID_SMTP_URL` (else a local mail
 sink), `SMARTGRID_WEBHOOK_URL` (else a local webhook receiver) and `SMARTGRID_WEBHOOK_SECRET` (else one generated for this run).
 
 A ref to a Knative Service that has no function folder does not stop `up`: it is logged as a
@@ -47,6 +49,12 @@ from local.eventing.manifests import (
     load_manifests,
 )
 from local.functions import Function, discover
+from local.identity import (
+    CLI_CLIENT,
+    EVENTING_CLIENT,
+    LocalIdentity,
+    provision_identity,
+)
 from local.registry import registry_app
 from local.servers.databases import provision
 from local.servers.kafka import kafka_server
@@ -56,14 +64,15 @@ from local.servers.redis import redis_server
 from local.servers.smtp import mail_sink, without_password
 from local.servers.webhook import webhook_receiver
 from local.state import PlatformState
-from shared.config import Settings
+from shared.config import ConfigError, Settings
+from shared.users.api import AUTH_PREFIX
 from shared.validation.catalogue import Catalogue
 
 log = logging.getLogger("smartgrid.platform")
 
 PID_FILE = "up.pid"
 # Functions that serve an HTTP API (not CloudEvents) are listed with the path of their API.
-API_PATHS = {"alerts": "/api/v1/alerts", "analytics": "/api/v1/analytics", "readings": "/api/v1/readings",
+API_PATHS = {"users": "/api/v1/users", "alerts": "/api/v1/alerts", "analytics": "/api/v1/analytics", "readings": "/api/v1/readings",
              "forecast": "/api/v1/forecasts"}
 DOWN_TIMEOUT_S = 20.0
 T = TypeVar("T")
@@ -176,11 +185,17 @@ async def _start(
                   ("webhook", webhook_url)]
     env["SMARTGRID_SCHEMA_REGISTRY_URL"] = registry_url
     service_urls: dict[str, str] = {}
+    activators: dict[str, Activator] = {}
     for function in functions:
         activator = Activator(function, broker_url, env, state_dir / "logs" / "functions", settings.idle_seconds)
         stack.push_async_callback(activator.stop)
         service_urls[function.name] = await activator.start()
+        activators[function.name] = activator
         endpoints.append((function.name, activator.url + API_PATHS.get(function.name, "")))
+    identity = await _identity(settings, service_urls, dsns, list(activators))
+    for name, activator in activators.items():
+        activator.add_environment(identity.function_environment(name))
+    endpoints.insert(1, ("auth", identity.issuer))
     missing = {name: users for name, users in _service_refs(config).items() if name not in service_urls}
     if missing:
         stand_in = MissingServices()
@@ -198,12 +213,25 @@ async def _start(
         max_event_bytes=settings.max_event_bytes,
         default_timeout_s=settings.delivery_timeout_s,
         fetch_wait_ms=settings.kafka_fetch_wait_ms,
+        credentials=identity.credentials(EVENTING_CLIENT),
     ))
     stack.push_async_callback(plane.stop)
     await plane.start()
-    state_file = PlatformState(dict(endpoints), dsns).save(state_dir)
+    cli = identity.credentials(CLI_CLIENT)
+    state_file = PlatformState(dict(endpoints), dsns, {"client_id": cli[1], "client_secret": cli[2]}).save(state_dir)
     stack.callback(state_file.unlink, missing_ok=True)
     return RunningPlatform(dict(endpoints), dsns, bootstrap, broker.topic)
+
+
+async def _identity(settings: Settings, service_urls: dict[str, str], dsns: dict[str, str],
+                    functions: list[str]) -> LocalIdentity:
+    """The issuer (the users function's URL, or SMARTGRID_AUTH_ISSUER), keys, clients and first admin."""
+    if "users" not in service_urls and settings.auth_issuer is None:
+        raise ConfigError(f"expected the users function in {settings.functions_dir} (the token issuer) or "
+                          "SMARTGRID_AUTH_ISSUER, found neither")
+    issuer = settings.auth_issuer or service_urls["users"] + AUTH_PREFIX
+    return await provision_identity(dsns["users"], issuer, settings.keys_dir().resolve(), functions,
+                                    settings.admin_password)
 
 
 async def _enter(stack: AsyncExitStack, manager: AbstractContextManager[T]) -> T:

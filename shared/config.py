@@ -47,6 +47,20 @@ documented default below. Every setting is listed in the README's configuration 
 | SMARTGRID_READINGS_URL       | (the running platform's) | the readings API (.../api/v1/readings) `analytics rebuild` reads |
 | SMARTGRID_FORECAST_MIN_HISTORY_DAYS | 21          | days of 15-min load a feeder or region needs to get a forecast model (the last 7 validate it) |
 | SMARTGRID_FORECAST_MAX_ITER  | 400                | boosting iterations of the forecast model            |
+| SMARTGRID_AUTH_ISSUER        | (none; `up` sets it) | token issuer URL (ends in /api/v1/auth); every function verifies tokens of it |
+| SMARTGRID_AUTH_JWKS_URL      | <issuer>/jwks      | where functions fetch the issuer's public keys       |
+| SMARTGRID_AUTH_KEYS_DIR      | <state>/auth/keys  | the users service's signing keys (PEM, 0600)         |
+| SMARTGRID_ACCESS_TOKEN_LIFETIME | 900             | seconds an access token is valid                     |
+| SMARTGRID_REFRESH_TOKEN_LIFETIME | 28800          | seconds a refresh token is valid (rotated on use)    |
+| SMARTGRID_LOGIN_MAX_FAILURES | 5                  | failed logins of a user before each further one locks it |
+| SMARTGRID_LOGIN_ADDRESS_MAX_FAILURES | 20         | failed logins from one address before it is locked   |
+| SMARTGRID_LOCKOUT_WAIT       | 60                 | first lock, s; doubles with each further failure     |
+| SMARTGRID_LOCKOUT_MAX_WAIT   | 900                | longest lock, s                                      |
+| SMARTGRID_LOCKOUT_RESET      | 43200              | seconds after the last failure when counting restarts |
+| SMARTGRID_ADMIN_PASSWORD     | (none)             | `up` creates the user `admin` with it when no user exists |
+| SMARTGRID_CLIENT_ID          | (none)             | this process's own OAuth client (a platform service) |
+| SMARTGRID_CLIENT_SECRET      | (none)             | its secret                                           |
+| SMARTGRID_REGISTRY_CACHE_SECONDS | 30             | how long functions cache a device registry answer    |
 """
 
 from __future__ import annotations
@@ -132,6 +146,20 @@ class Settings:
     readings_url: str | None = None
     forecast_min_history_days: int = 21
     forecast_max_iter: int = 400
+    auth_issuer: str | None = None
+    auth_jwks_url: str | None = None
+    auth_keys_dir: Path | None = None
+    access_token_lifetime_s: int = 900
+    refresh_token_lifetime_s: int = 8 * 3600
+    login_max_failures: int = 5
+    login_address_max_failures: int = 20
+    lockout_wait_s: float = 60.0
+    lockout_max_wait_s: float = 900.0
+    lockout_reset_s: float = 12 * 3600.0
+    admin_password: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    registry_cache_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -191,6 +219,21 @@ class Settings:
                 env, "SMARTGRID_FORECAST_MIN_HISTORY_DAYS", defaults.forecast_min_history_days
             ),
             forecast_max_iter=_int(env, "SMARTGRID_FORECAST_MAX_ITER", defaults.forecast_max_iter),
+            auth_issuer=(env.get("SMARTGRID_AUTH_ISSUER") or "").rstrip("/") or None,
+            auth_jwks_url=env.get("SMARTGRID_AUTH_JWKS_URL") or None,
+            auth_keys_dir=Path(env["SMARTGRID_AUTH_KEYS_DIR"]) if env.get("SMARTGRID_AUTH_KEYS_DIR") else None,
+            access_token_lifetime_s=_int(env, "SMARTGRID_ACCESS_TOKEN_LIFETIME", defaults.access_token_lifetime_s),
+            refresh_token_lifetime_s=_int(env, "SMARTGRID_REFRESH_TOKEN_LIFETIME", defaults.refresh_token_lifetime_s),
+            login_max_failures=_int(env, "SMARTGRID_LOGIN_MAX_FAILURES", defaults.login_max_failures),
+            login_address_max_failures=_int(
+                env, "SMARTGRID_LOGIN_ADDRESS_MAX_FAILURES", defaults.login_address_max_failures),
+            lockout_wait_s=_float(env, "SMARTGRID_LOCKOUT_WAIT", defaults.lockout_wait_s),
+            lockout_max_wait_s=_float(env, "SMARTGRID_LOCKOUT_MAX_WAIT", defaults.lockout_max_wait_s),
+            lockout_reset_s=_float(env, "SMARTGRID_LOCKOUT_RESET", defaults.lockout_reset_s),
+            admin_password=env.get("SMARTGRID_ADMIN_PASSWORD") or None,
+            client_id=env.get("SMARTGRID_CLIENT_ID") or None,
+            client_secret=env.get("SMARTGRID_CLIENT_SECRET") or None,
+            registry_cache_s=_float(env, "SMARTGRID_REGISTRY_CACHE_SECONDS", defaults.registry_cache_s),
         )
 
     def dsn(self, domain: str) -> str:
@@ -205,6 +248,26 @@ class Settings:
         if self.redis_url is None:
             raise ConfigError("SMARTGRID_REDIS_URL: expected the URL of Redis (redis://host:port/db), found none")
         return self.redis_url
+
+    def require_issuer(self) -> str:
+        """The token issuer URL; raises ConfigError when SMARTGRID_AUTH_ISSUER is unset."""
+        if self.auth_issuer is None:
+            raise ConfigError("SMARTGRID_AUTH_ISSUER: expected the token issuer URL (.../api/v1/auth), found none")
+        return self.auth_issuer
+
+    def jwks_url(self) -> str:
+        """Where the issuer's public keys are: SMARTGRID_AUTH_JWKS_URL, else <issuer>/jwks."""
+        return self.auth_jwks_url or f"{self.require_issuer()}/jwks"
+
+    def users_service_url(self) -> str:
+        """Where functions reach the users service (token endpoint, device registry): the JWKS URL
+        without its path `/api/v1/auth/jwks` (set SMARTGRID_AUTH_JWKS_URL to a cluster-local address
+        to keep these calls inside the cluster)."""
+        return self.jwks_url().removesuffix("/api/v1/auth/jwks")
+
+    def keys_dir(self) -> Path:
+        """The signing keys' folder: SMARTGRID_AUTH_KEYS_DIR, else <state dir>/auth/keys."""
+        return self.auth_keys_dir or self.state_dir / "auth" / "keys"
 
     def require_sink(self) -> str:
         """The broker URL events are emitted to; raises ConfigError when K_SINK is unset."""

@@ -1,5 +1,7 @@
-"""Device ingestion: every event is checked against the catalogue; valid ones go to the broker
-with their partition key, invalid ones are reported to the sender and never forwarded."""
+"""Device ingestion: every event is checked against the catalogue and against what its sending device
+may send (shared/readings/senders.py); valid ones go to the broker with their partition key, invalid
+ones are reported to the sender and never forwarded. One event the device may not send refuses the
+whole request (SenderRefused): nothing of it is forwarded."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.auth.registry import RegisteredDevice
 from shared.cloudevents import (
     CloudEvent,
     InvalidEvent,
@@ -14,6 +17,7 @@ from shared.cloudevents import (
     from_http_batch,
     is_batch,
 )
+from shared.readings.senders import Senders
 from shared.sink import EventSink
 from shared.validation.catalogue import Catalogue, UnknownEventType
 from shared.validation.rejections import rejection
@@ -43,31 +47,38 @@ class IngestReport:
 class Ingestor:
     """Checks events against the catalogue and forwards the valid ones to the broker."""
 
-    def __init__(self, catalogue: Catalogue, sink: EventSink) -> None:
+    def __init__(self, catalogue: Catalogue, sink: EventSink, senders: Senders) -> None:
         self._catalogue = catalogue
         self._sink = sink
+        self._senders = senders
 
-    async def ingest_http(self, headers: Mapping[str, str], body: bytes) -> IngestReport:
-        """Ingest the event(s) of one HTTP request in binary, structured or batch mode."""
+    async def ingest_http(self, headers: Mapping[str, str], body: bytes, device: RegisteredDevice) -> IngestReport:
+        """Ingest the event(s) one device sent in one HTTP request in binary, structured or batch mode."""
         if is_batch(headers):
             try:
-                return await self.ingest(from_http_batch(body))
+                return await self.ingest(from_http_batch(body), device)
             except InvalidEvent as error:
                 return IngestReport(rejected=[rejection(error)])
         try:
             event = from_http(headers, body)
         except InvalidEvent as error:
             return IngestReport(rejected=[rejection(error)])
-        return await self.ingest([event])
+        return await self.ingest([event], device)
 
-    async def ingest(self, events: Sequence[CloudEvent | InvalidEvent]) -> IngestReport:
-        """Forward the valid events (raises SinkUnavailable when the broker did not take them)."""
+    async def ingest(self, events: Sequence[CloudEvent | InvalidEvent], device: RegisteredDevice) -> IngestReport:
+        """Forward the valid events (raises SinkUnavailable when the broker did not take them, SenderRefused
+        when the device may not send one of them)."""
+        for item in events:
+            if isinstance(item, CloudEvent):
+                self._senders.check_type(device, item.type)
         report, admitted = IngestReport(), []
         for index, item in enumerate(events):
             try:
                 if isinstance(item, InvalidEvent):
                     raise item
-                admitted.append(self.admit(item))
+                event, datum = self.admit(item)
+                await self._senders.check_event(device, event.type, datum)
+                admitted.append(event)
             except (InvalidEvent, InvalidData, UnknownEventType) as error:
                 described = rejection(error, *((item.id, item.type) if isinstance(item, CloudEvent) else ()))
                 if len(events) > 1:
@@ -77,9 +88,9 @@ class Ingestor:
         report.accepted = [event.id for event in admitted]
         return report
 
-    def admit(self, event: CloudEvent) -> CloudEvent:
-        """The event as forwarded: data checked, `partitionkey` set from the schema's key field."""
+    def admit(self, event: CloudEvent) -> tuple[CloudEvent, dict[str, Any]]:
+        """The event as forwarded (data checked, `partitionkey` set from the schema's key field) and its data."""
         schema = self._catalogue.latest(event.type)
         datum = schema.validate(event.json())
         key = schema.partition_key
-        return event.with_attributes(partitionkey=str(datum[key])) if key else event
+        return (event.with_attributes(partitionkey=str(datum[key])) if key else event), datum

@@ -1,6 +1,6 @@
 """alerts: the alert API behind /api/v1/alerts (list, one alert, history, acknowledge, clear).
 
-An operator's acknowledgement or clear is stored in the `smartgrid` database, applied to the rule
+Every request needs a user's token (shared/auth/policy.py). An operator's acknowledgement or clear is stored in the `smartgrid` database, applied to the rule
 state in Redis, and emitted as `com.smartgrid.alert.acknowledged` / `.cleared` to the broker.
 """
 
@@ -8,16 +8,20 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.alerting.api import AlertApi
+from shared.alerting.api import PREFIX, SOURCE, AlertApi
 from shared.alerting.wiring import alerting
+from shared.auth.wiring import audit_reporter, function_guard
 from shared.config import Settings
+from shared.function import entry_point
 
 settings = Settings.from_env()
-parts = alerting(settings, source="/smartgrid/functions/alerts")
-api = AlertApi(parts.alerts, parts.operations, database=parts.database)
+parts = alerting(settings, source=SOURCE)
+reporter = audit_reporter(settings, SOURCE)
+api = AlertApi(parts.alerts, parts.operations, database=parts.database, audit=reporter)
+serve = entry_point(function_guard(settings, SOURCE, reporter=reporter), api=api, api_prefix=PREFIX)
 
 
 @functions_framework.aio.http
 async def handler(request: Request) -> Response:
-    """Answer one request of the alert API."""
-    return await api(request)
+    """Answer one request of the alert API (a viewer's token reads, an operator's acknowledges and clears)."""
+    return await serve(request)

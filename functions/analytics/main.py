@@ -15,13 +15,19 @@ from starlette.responses import Response
 from shared.analytics.api import PREFIX
 from shared.analytics.latest import CacheUnavailable
 from shared.analytics.wiring import analytics
+from shared.auth.policy import EVENT_DELIVERY, RULES
+from shared.auth.wiring import function_guard
 from shared.config import Settings
+from shared.function import entry_point
 from shared.http import cloudevent_endpoint
 from shared.shutdown import BeforeSigterm
 
+SOURCE = "/smartgrid/functions/analytics"
 settings = Settings.from_env()
 parts = analytics(settings)
 endpoint = cloudevent_endpoint(parts.aggregate, settings.max_event_bytes, unavailable=(CacheUnavailable,))
+serve = entry_point(function_guard(settings, SOURCE, RULES + (EVENT_DELIVERY,)), events=endpoint, api=parts.api,
+                    api_prefix=PREFIX)
 flush_on_sigterm = BeforeSigterm(parts.counters.close)
 
 
@@ -29,6 +35,4 @@ flush_on_sigterm = BeforeSigterm(parts.counters.close)
 async def handler(request: Request) -> Response:
     """Aggregate the readings of one event, or answer one request of the analytics API."""
     flush_on_sigterm.arm()
-    if request.url.path.startswith(PREFIX):
-        return await parts.api(request)
-    return await endpoint(request)
+    return await serve(request)

@@ -13,19 +13,23 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.auth.policy import FORECAST_JOB, RULES
+from shared.auth.wiring import function_guard
 from shared.config import Settings
 from shared.forecast.service.api import PREFIX
 from shared.forecast.service.wiring import forecasting
+from shared.function import entry_point
 from shared.http import cloudevent_endpoint
 
+SOURCE = "/smartgrid/functions/forecast"
 settings = Settings.from_env()
-parts = forecasting(settings, source="/smartgrid/functions/forecast")
+parts = forecasting(settings, source=SOURCE)
 endpoint = cloudevent_endpoint(parts.jobs.run, settings.max_event_bytes)
+serve = entry_point(function_guard(settings, SOURCE, RULES + (FORECAST_JOB,)), events=endpoint, api=parts.api,
+                    api_prefix=PREFIX)
 
 
 @functions_framework.aio.http
 async def handler(request: Request) -> Response:
-    """Run the job of one ping, or answer one request of the forecast API."""
-    if request.url.path.startswith(PREFIX):
-        return await parts.api(request)
-    return await endpoint(request)
+    """Run the job of one ping (its PingSource's delivery or an admin's), or answer one request of the API."""
+    return await serve(request)

@@ -9,7 +9,10 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.auth.policy import EVENT_DELIVERY, RULES
+from shared.auth.wiring import function_guard, gateway_check
 from shared.config import Settings
+from shared.function import entry_point
 from shared.http import cloudevent_endpoint
 from shared.readings.decoding import ReadingDecoder
 from shared.readings.processor import ReadingProcessor
@@ -20,19 +23,22 @@ from shared.validation.catalogue import Catalogue
 from shared.validation.registry import RegistryClient
 
 settings = Settings.from_env()
+downstreams = Downstreams.from_settings(settings)
 catalogue = Catalogue.load()
 processor = ReadingProcessor(
     ReadingDecoder(
         catalogue,
         RegistryClient(settings.schema_registry_url).event_schema if settings.schema_registry_url else catalogue.by_id,
+        gateway_check(settings, downstreams),
     ),
     ReadingStore(Database(settings.dsn("smartgrid"), configure=prepare_connection)),
-    database=Downstreams.from_settings(settings).get("postgres:smartgrid", is_transient),
+    database=downstreams.get("postgres:smartgrid", is_transient),
 )
 endpoint = cloudevent_endpoint(processor.process, settings.max_event_bytes)
+serve = entry_point(function_guard(settings, "/smartgrid/functions/process", RULES + (EVENT_DELIVERY,)), events=endpoint)
 
 
 @functions_framework.aio.http
 async def handler(request: Request) -> Response:
     """Store the readings of one event."""
-    return await endpoint(request)
+    return await serve(request)

@@ -9,14 +9,17 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.auth.wiring import function_guard
 from shared.config import Settings
-from shared.readings.api import readings_api
+from shared.function import entry_point
+from shared.readings.api import PREFIX, readings_api
 
 settings = Settings.from_env()
-api = readings_api(settings)
+serve = entry_point(function_guard(settings, "/smartgrid/functions/readings"), api=readings_api(settings),
+                    api_prefix=PREFIX)
 
 
 @functions_framework.aio.http
 async def handler(request: Request) -> Response:
-    """Answer one request of the readings API."""
-    return await api(request)
+    """Answer one request of the readings API (an analyst's or admin's token)."""
+    return await serve(request)

@@ -11,7 +11,10 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.auth.policy import EVENT_DELIVERY, RULES
+from shared.auth.wiring import function_guard
 from shared.config import Settings
+from shared.function import entry_point
 from shared.http import cloudevent_endpoint
 from shared.weather.observation import WeatherUnavailable
 from shared.weather.wiring import weather_collector
@@ -19,9 +22,10 @@ from shared.weather.wiring import weather_collector
 settings = Settings.from_env()
 collector = weather_collector(settings, source="/smartgrid/functions/weather")
 endpoint = cloudevent_endpoint(collector.collect, settings.max_event_bytes, unavailable=(WeatherUnavailable,))
+serve = entry_point(function_guard(settings, "/smartgrid/functions/weather", RULES + (EVENT_DELIVERY,)), events=endpoint)
 
 
 @functions_framework.aio.http
 async def handler(request: Request) -> Response:
     """Collect the weather observations of one ping."""
-    return await endpoint(request)
+    return await serve(request)

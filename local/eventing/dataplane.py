@@ -36,6 +36,7 @@ from local.eventing.manifests import (
 )
 from local.eventing.ping import PingLoop
 from local.eventing.source import record_to_event
+from shared.auth.client import ServiceToken
 from shared.cloudevents import (
     CloudEvent,
     InvalidEvent,
@@ -65,6 +66,8 @@ class DataPlaneOptions:
     serve_ingress: bool = True
     share: tuple[int, int] | None = (0, 1)  # dispatcher k of n consumes the partitions p % n == k; None: none
     reply_url: str | None = None  # POST replies to this ingress instead of producing them (one producer)
+    # (token URL, client id, secret): deliveries carry this client's access token, as Knative's OIDC delivery does.
+    credentials: tuple[str, str, str] | None = None
 
 
 class DataPlane:
@@ -100,7 +103,8 @@ class DataPlane:
     async def _start_dispatch(self, share: tuple[int, int]) -> None:
         """Position the consumers of every Trigger and KafkaSource; the first dispatcher runs the PingSources."""
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300))
-        deliverer = Deliverer(self._client, self._session, self._publish_reply)
+        token = ServiceToken(*self.options.credentials) if self.options.credentials else None
+        deliverer = Deliverer(self._client, self._session, self._publish_reply, token)
         self._consumers = [self._trigger_consumer(t, deliverer, share) for t in self.config.triggers]
         self._consumers += [self._source_consumer(s, deliverer, share) for s in self.config.sources]
         await asyncio.gather(*(consumer.start() for consumer in self._consumers))

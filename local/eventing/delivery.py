@@ -16,6 +16,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 from local.eventing.http1 import HttpClient
 from local.eventing.kafka import KafkaUnavailable
 from local.eventing.manifests import DeliverySpec
+from shared.auth.client import ServiceToken, TokenRefused, TokenUnavailable
 from shared.cloudevents import (
     STRUCTURED_CONTENT_TYPE,
     CloudEvent,
@@ -71,10 +72,12 @@ class Deliverer:
     """Posts events in HTTP binary mode and applies the route's delivery spec: `http://` URLs
     through the lean keep-alive client, any other scheme (TLS) through aiohttp."""
 
-    def __init__(self, client: HttpClient, session: aiohttp.ClientSession, publish_reply: PublishReply) -> None:
+    def __init__(self, client: HttpClient, session: aiohttp.ClientSession, publish_reply: PublishReply,
+                 token: ServiceToken | None = None) -> None:
         self._client = client
         self._session = session
         self._publish_reply = publish_reply
+        self._token = token
 
     async def deliver(self, event: CloudEvent, route: Route) -> None:
         """Deliver `event`; on final failure send it to the dead-letter sink or log it dropped."""
@@ -122,6 +125,17 @@ class Deliverer:
         return attempt, 1 + retrying.statistics.get("attempt_number", 1)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Attempt:
+        if self._token is not None:  # Knative Eventing's OIDC delivery: the data plane's own access token
+            try:
+                headers = {**headers, "authorization": f"Bearer {await self._token.get()}"}
+            except (TokenUnavailable, TokenRefused) as error:
+                return Attempt(None, error=f"no delivery token: {error}")
+        answer = await self._post_unauthenticated(url, headers, body, timeout_s)
+        if answer.status == 401 and self._token is not None:
+            self._token.forget()
+        return answer
+
+    async def _post_unauthenticated(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Attempt:
         if not url.startswith("http://"):
             return await self._post_with_aiohttp(url, headers, body, timeout_s)
         try:

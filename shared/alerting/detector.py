@@ -10,7 +10,7 @@ go through the `redis` downstream (retries, circuit breaker).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.alerting.conditions import Context
@@ -31,7 +31,7 @@ class Detector:
 
     def __init__(
         self,
-        decode: Callable[[CloudEvent], Readings],
+        decode: Callable[[CloudEvent], Awaitable[Readings]],
         engine: RuleEngine,
         states: StateStore,
         publisher: Publisher,
@@ -48,7 +48,7 @@ class Detector:
         """Evaluate the rules on an event's readings (or only sweep, for a ping); publish the transitions."""
         observed = 0
         if event.type != PING_EVENT_TYPE:
-            observations = observations_of(self._decode(event))
+            observations = observations_of(await self._decode(event))
             observed = len(observations)
             await self._redis.call(lambda: self.observe(observations), what=f"apply {observed} observations")
         await self._redis.call(self.sweep, what="sweep for missing data")

@@ -11,6 +11,7 @@ from shared.alerting.outbox import Publisher
 from shared.alerting.rules import RuleSet
 from shared.alerting.statestore import StateStore
 from shared.alerting.store import AlertStore
+from shared.auth.wiring import gateway_check
 from shared.config import Settings
 from shared.readings.decoding import ReadingDecoder
 from shared.resilience import Downstream, Downstreams
@@ -50,7 +51,7 @@ def alerting(settings: Settings, source: str) -> Alerting:
     alerts = AlertStore(Database(settings.dsn("smartgrid"), max_size=2))
     database = downstreams.get("postgres:smartgrid", postgres.is_transient)
     publisher = Publisher(states, alerts, EventSink(settings.require_sink(), downstreams), source, database=database)
-    detector = Detector(ReadingDecoder(catalogue, resolve).decode, engine, states, publisher,
+    detector = Detector(ReadingDecoder(catalogue, resolve, gateway_check(settings, downstreams)).read, engine, states, publisher,
                         redis=downstreams.get("redis", redis.is_transient))
     operations = AlertOperations(engine, states, alerts, publisher)
     return Alerting(engine, states, alerts, publisher, detector, operations, database)

@@ -14,6 +14,7 @@ from shared.analytics.counters import READINGS, Counters
 from shared.analytics.latest import LatestCache, LatestStore, LatestValues
 from shared.analytics.points import Point, distinct_points
 from shared.analytics.store import AggregateStore
+from shared.auth.wiring import gateway_check
 from shared.cloudevents import CloudEvent
 from shared.config import Settings
 from shared.readings.decoding import ReadingDecoder
@@ -42,7 +43,7 @@ class Analytics:
         """Fold the meter readings of one event into the aggregates (sensor readings are skipped), then
         retire the cached answers of every meter, feeder and region of the event, move the meters'
         cached latest readings forward and count the readings (write-behind)."""
-        readings = self.decoder.decode(event)
+        readings = await self.decoder.read(event)
         if readings.table is not METER_READINGS:
             return {"points": 0, "new": 0, "quarters": 0, "skipped": len(readings.datums)}
         points = distinct_points(readings.datums)
@@ -90,5 +91,5 @@ def analytics(settings: Settings) -> Analytics:
                         max_keys=settings.write_behind_max_keys)
     api = AnalyticsApi(AggregateStore(pool), database=database, latest=latest, counters=counters, cache=cache,
                        redis=redis_downstream)
-    return Analytics(ReadingDecoder(catalogue, resolve), Aggregator(pool), api, database, cache, redis_downstream,
+    return Analytics(ReadingDecoder(catalogue, resolve, gateway_check(settings, downstreams)), Aggregator(pool), api, database, cache, redis_downstream,
                      latest, counters)

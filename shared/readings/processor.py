@@ -28,7 +28,7 @@ class ReadingProcessor:
 
     async def process(self, event: CloudEvent) -> dict[str, Any]:
         """Process one event; raises InvalidData/UnknownEventType (permanent), store errors or CircuitOpen."""
-        readings = self._decoder.decode(event)
+        readings = await self._decoder.read(event)
         rows = list(_rows(readings, event.id))
         result: StoreResult = await self._database.call(
             lambda: self._store.write(readings.table, rows), what=f"store {len(rows)} readings"

@@ -32,6 +32,7 @@ WEATHER = "com.smartgrid.weather.observation"
 NOTIFICATION_FAILED = "com.smartgrid.notification.failed"
 NOTIFICATION_SENT = "com.smartgrid.notification.sent"
 FORECAST = "com.smartgrid.forecast.issued"
+AUDIT = "com.smartgrid.audit.recorded"
 
 READING = {
     "meter_id": "MTR-000123",
@@ -294,7 +295,7 @@ def test_unknown_type(catalogue: Catalogue) -> None:
 
 def test_lookup(catalogue: Catalogue) -> None:
     assert catalogue.types == (
-        ALERT_CHANGES[0], ALERT_CHANGES[1], ALERT, ALERT_CHANGES[2], FORECAST, METER, BATCH, NOTIFICATION_FAILED,
+        ALERT_CHANGES[0], ALERT_CHANGES[1], ALERT, ALERT_CHANGES[2], AUDIT, FORECAST, METER, BATCH, NOTIFICATION_FAILED,
         NOTIFICATION_SENT, SENSOR, WEATHER,
     )
     for type in catalogue.types:
@@ -303,7 +304,7 @@ def test_lookup(catalogue: Catalogue) -> None:
         assert latest.type == type
         assert catalogue.by_id(latest.schema_id) is latest
         assert 0 < latest.schema_id < 2**31
-    assert len({schema.schema_id for type in catalogue.types for schema in catalogue.versions(type)}) == 12
+    assert len({schema.schema_id for type in catalogue.types for schema in catalogue.versions(type)}) == 13
     with pytest.raises(UnknownSchemaId):
         catalogue.by_id(0)
 
@@ -320,6 +321,7 @@ def test_partition_keys(catalogue: Catalogue) -> None:
         NOTIFICATION_FAILED: "alert_id",
         NOTIFICATION_SENT: "alert_id",
         FORECAST: "entity_id",
+        AUDIT: "actor",
     }
 
 

@@ -1,0 +1,1 @@
+"""The users service's domain: accounts and passwords, devices, service clients, sessions, OAuth grants."""
