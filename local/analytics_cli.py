@@ -3,7 +3,8 @@
 The readings come from the readings domain through its API (SMARTGRID_READINGS_URL, else the running
 platform's `readings` endpoint), never from its database: page by page (one page in memory at a time),
 checked against the catalogue and turned into register points as the live path does, they replace the
-analytics database's points of the range; then the range's aggregates are recomputed from them.
+analytics database's points of the range; then the range's aggregates are recomputed from them. The API
+wants a token of role analyst or admin: the command line's (local/users_client.py `cli_token`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from local import aio
+from local.identity_cli import cli_token_if_any
 from local.state import PlatformState
 from shared.analytics.aggregator import Aggregator
 from shared.analytics.cache import AnswerCache
 from shared.analytics.points import Point, distinct_points
+from shared.auth.client import TokenRefused, TokenUnavailable
 from shared.config import Settings
 from shared.params import BadParameter, time_param
 from shared.readings.client import (
@@ -69,7 +72,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"--from: expected a time before --to ({args.end.isoformat()}), found {args.start.isoformat()}")
     try:
         rebuilt = aio.run(rebuild(settings, start, end))
-    except (ReadingsUnavailable, ReadingsRefused, CircuitOpen, InvalidData) as error:
+    except (ReadingsUnavailable, ReadingsRefused, CircuitOpen, InvalidData, TokenUnavailable, TokenRefused) as error:
         print(f"smartgrid analytics rebuild: nothing changed: {error}", file=sys.stderr)
         return 1
     counts = Counter(level for level, _ in rebuilt.entities)
@@ -92,7 +95,7 @@ async def rebuild(settings: Settings, start: datetime, end: datetime) -> Rebuilt
     aggregator = Aggregator(Database(dsn, max_size=1))
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)) as session:
-            client = ReadingsClient(readings_url, session, downstream=downstream)
+            client = ReadingsClient(readings_url, session, downstream=downstream, token=cli_token_if_any(settings))
             entities = await aggregator.rebuild(start, end, _points(client, catalogue, start, end, fetched))
     finally:
         await aggregator.close()

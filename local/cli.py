@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from local import aio, analytics_cli, dlq, forecast_cli
+from local import aio, analytics_cli, dlq, forecast_cli, identity_cli
 from local.demo.options import DemoOptions
 from local.demo.profiles import ProfileDataMissing
 from local.demo.runner import demo
@@ -26,6 +26,8 @@ from local.servers.kafka import kafka_server
 from local.servers.postgres import ClusterInitError, PostgresNotInstalledError
 from local.servers.process import ServerStartError
 from local.state import PlatformNotRunning
+from local.users_client import UsersApiError
+from shared.auth.client import TokenRefused, TokenUnavailable, token_endpoint
 from shared.config import ConfigError, Settings
 
 
@@ -43,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 2
     except (AlreadyRunningError, ServerStartError, PostgresNotInstalledError, ClusterInitError,
-            PlatformNotRunning) as error:
+            PlatformNotRunning, TokenUnavailable, TokenRefused) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
+        return 1
+    except UsersApiError as error:
+        print(f"smartgrid: {identity_cli.refusal(error)}", file=sys.stderr)
         return 1
 
 
@@ -113,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     forecast_cli.add_parser(commands)
     analytics_cli.add_parser(commands)
     report_cli.add_parser(commands)
+    identity_cli.add_parser(commands)
     return parser
 
 
@@ -132,8 +138,17 @@ def _eventing_serve(args: argparse.Namespace, settings: Settings) -> int:
             max_event_bytes=settings.max_event_bytes,
             default_timeout_s=settings.delivery_timeout_s,
             fetch_wait_ms=settings.kafka_fetch_wait_ms,
+            credentials=_delivery_credentials(settings),
         )
         return serve_workers(config, options, workers)
+
+
+def _delivery_credentials(settings: Settings) -> tuple[str, str, str] | None:
+    """The data plane's own client (deliveries carry its token) when SMARTGRID_CLIENT_ID, _SECRET and
+    SMARTGRID_AUTH_ISSUER are set; else deliveries carry none."""
+    if settings.client_id and settings.client_secret and settings.auth_issuer:
+        return token_endpoint(settings.auth_issuer), settings.client_id, settings.client_secret
+    return None
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

@@ -84,12 +84,14 @@ class AlreadyRunningError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunningPlatform:
-    """A started platform: public endpoints (`broker` first), domain DSNs, Kafka and the broker's topic."""
+    """A started platform: public endpoints (`broker` first, `auth` the token issuer), domain DSNs, Kafka,
+    the broker's topic and the command line's OAuth client (`client_id`, `client_secret`; role admin)."""
 
     endpoints: dict[str, str]
     dsns: dict[str, str]
     kafka_bootstrap: str
     broker_topic: str
+    client: dict[str, str]
 
 
 def up(settings: Settings) -> None:
@@ -217,10 +219,11 @@ async def _start(
     ))
     stack.push_async_callback(plane.stop)
     await plane.start()
-    cli = identity.credentials(CLI_CLIENT)
-    state_file = PlatformState(dict(endpoints), dsns, {"client_id": cli[1], "client_secret": cli[2]}).save(state_dir)
+    _, client_id, client_secret = identity.credentials(CLI_CLIENT)
+    client = {"client_id": client_id, "client_secret": client_secret}
+    state_file = PlatformState(dict(endpoints), dsns, client).save(state_dir)
     stack.callback(state_file.unlink, missing_ok=True)
-    return RunningPlatform(dict(endpoints), dsns, bootstrap, broker.topic)
+    return RunningPlatform(dict(endpoints), dsns, bootstrap, broker.topic, client)
 
 
 async def _identity(settings: Settings, service_urls: dict[str, str], dsns: dict[str, str],

@@ -1,66 +1,8 @@
 """Configuration: the one module that reads environment variables.
 
-Precedence everywhere: a command-line flag, then the environment variable, then the
-documented default below. Every setting is listed in the README's configuration table.
-
-| variable                     | default            | meaning                                              |
-|------------------------------|--------------------|------------------------------------------------------|
-| SMARTGRID_KAFKA_BOOTSTRAP    | (start Tansu)      | Kafka bootstrap servers; unset: a local broker       |
-| SMARTGRID_PG_DSN             | (find or initdb)   | PostgreSQL admin DSN; unset: 127.0.0.1:5432 or initdb |
-| SMARTGRID_STATE_DIR          | .smartgrid         | where local servers keep data, logs and pid files    |
-| SMARTGRID_INGRESS_PORT       | 0 (a free port)    | broker ingress port of the local data plane          |
-| SMARTGRID_EVENTING_WORKERS   | 2                  | `eventing serve` processes: an ingress + dispatchers |
-| SMARTGRID_IDLE_SECONDS       | 30                 | idle time before a local function scales to zero     |
-| SMARTGRID_MAX_EVENT_BYTES    | 1048576            | largest CloudEvent body the ingress accepts          |
-| SMARTGRID_DELIVERY_TIMEOUT   | PT60S              | per-attempt delivery timeout when a spec sets none   |
-| SMARTGRID_KAFKA_FETCH_WAIT_MS| 10                 | how long the data plane lets Kafka hold an empty fetch |
-| SMARTGRID_SCHEMAS_DIR        | <repo>/schemas     | migrations/<domain>/*.sql and events/<type>/v<N>.avsc |
-| SMARTGRID_FUNCTIONS_DIR      | <repo>/functions   | one folder per function, each with a main.py         |
-| SMARTGRID_EVENTING_DIR       | <repo>/eventing    | Broker, Trigger and KafkaSource manifests for `up`   |
-| SMARTGRID_MAX_FUTURE_SECONDS | 300                | how far in the future an event timestamp may lie     |
-| K_SINK                       | (none)             | where a function emits events: the broker URL        |
-| SMARTGRID_DSN_<DOMAIN>       | (none)             | a function's database, per domain (SMARTGRID, ...)   |
-| SMARTGRID_SCHEMA_REGISTRY_URL| (the catalogue)    | Confluent-API registry resolving Avro schema ids     |
-| SMARTGRID_DB_PREFIX          | (none)             | prefix of the local domain databases and roles       |
-| SMARTGRID_REDIS_URL          | (start redis-server)| Redis URL (redis://host:port/db); unset: a local one |
-| SMARTGRID_REDIS_PREFIX       | smartgrid:         | prefix of every Redis key the platform writes        |
-| SMARTGRID_REDIS_CLUSTER      | false              | true: SMARTGRID_REDIS_URL is a Redis Cluster node (analytics cache only) |
-| SMARTGRID_MEMCACHED_URL      | (start memcached)  | memcached URL (memcached://host:port); unset: a local one |
-| SMARTGRID_WRITE_BEHIND_INTERVAL | 1               | seconds between flushes of write-behind counters     |
-| SMARTGRID_WRITE_BEHIND_MAX_KEYS | 1000            | pending counter keys that trigger a flush at once    |
-| SMARTGRID_SMTP_URL           | (start a mail sink)| SMTP server, smtp://[user:password@]host:port        |
-| SMARTGRID_MAIL_FROM          | smartgrid@localhost| sender address of notification mail                  |
-| SMARTGRID_WEBHOOK_SECRET     | (none)             | HMAC-SHA256 key signing webhook notifications        |
-| SMARTGRID_WEBHOOK_URL        | (start a receiver) | operators' webhook receiver (${SMARTGRID_WEBHOOK_URL}) |
-| SMARTGRID_RULES_FILE         | <repo>/knative/config/alert-rules.yaml | alert rules (the ConfigMap) |
-| SMARTGRID_CHANNELS_FILE      | <repo>/knative/config/notification-channels.yaml | notification routing |
-| SMARTGRID_RETRY_ATTEMPTS     | 4                  | attempts of an outbound call on transient errors     |
-| SMARTGRID_RETRY_INITIAL_DELAY| 0.05               | first backoff delay, s (full jitter)                 |
-| SMARTGRID_RETRY_BASE         | 2                  | backoff growth factor per attempt                    |
-| SMARTGRID_RETRY_MAX_DELAY    | 2                  | largest backoff delay, s                             |
-| SMARTGRID_BREAKER_FAILURES   | 5                  | consecutive failures that open a circuit breaker     |
-| SMARTGRID_BREAKER_RECOVERY   | 60                 | seconds an open breaker waits before a half-open probe |
-| SMARTGRID_BREAKER_SUCCESSES  | 2                  | half-open successes that close the breaker again     |
-| SMARTGRID_WEATHER_PROVIDER   | replay             | weather source: replay (DWD test reference years) or open-meteo |
-| SMARTGRID_WEATHER_URL        | https://api.open-meteo.com/v1/forecast | Open-Meteo-compatible forecast API |
-| SMARTGRID_WEATHER_STATIONS   | 3 German stations  | id:region:lat:lon,... of the weather stations        |
-| SMARTGRID_READINGS_URL       | (the running platform's) | the readings API (.../api/v1/readings) `analytics rebuild` reads |
-| SMARTGRID_FORECAST_MIN_HISTORY_DAYS | 21          | days of 15-min load a feeder or region needs to get a forecast model (the last 7 validate it) |
-| SMARTGRID_FORECAST_MAX_ITER  | 400                | boosting iterations of the forecast model            |
-| SMARTGRID_AUTH_ISSUER        | (none; `up` sets it) | token issuer URL (ends in /api/v1/auth); every function verifies tokens of it |
-| SMARTGRID_AUTH_JWKS_URL      | <issuer>/jwks      | where functions fetch the issuer's public keys       |
-| SMARTGRID_AUTH_KEYS_DIR      | <state>/auth/keys  | the users service's signing keys (PEM, 0600)         |
-| SMARTGRID_ACCESS_TOKEN_LIFETIME | 900             | seconds an access token is valid                     |
-| SMARTGRID_REFRESH_TOKEN_LIFETIME | 28800          | seconds a refresh token is valid (rotated on use)    |
-| SMARTGRID_LOGIN_MAX_FAILURES | 5                  | failed logins of a user before each further one locks it |
-| SMARTGRID_LOGIN_ADDRESS_MAX_FAILURES | 20         | failed logins from one address before it is locked   |
-| SMARTGRID_LOCKOUT_WAIT       | 60                 | first lock, s; doubles with each further failure     |
-| SMARTGRID_LOCKOUT_MAX_WAIT   | 900                | longest lock, s                                      |
-| SMARTGRID_LOCKOUT_RESET      | 43200              | seconds after the last failure when counting restarts |
-| SMARTGRID_ADMIN_PASSWORD     | (none)             | `up` creates the user `admin` with it when no user exists |
-| SMARTGRID_CLIENT_ID          | (none)             | this process's own OAuth client (a platform service) |
-| SMARTGRID_CLIENT_SECRET      | (none)             | its secret                                           |
-| SMARTGRID_REGISTRY_CACHE_SECONDS | 30             | how long functions cache a device registry answer    |
+Precedence everywhere: a command-line flag, then the environment variable, then the default of
+`Settings` below. The README's configuration table documents each variable read here, with its
+default and meaning (tests/unit/test_settings_table.py keeps the two equal).
 """
 
 from __future__ import annotations
@@ -77,6 +19,7 @@ _REPO = Path(__file__).resolve().parents[1]
 
 
 WEATHER_PROVIDERS = ("replay", "open-meteo")
+DELIVERY_AUTH = ("token", "mesh")
 
 
 class ConfigError(ValueError):
@@ -160,6 +103,8 @@ class Settings:
     client_id: str | None = None
     client_secret: str | None = None
     registry_cache_s: float = 30.0
+    client_address_header: str | None = None
+    delivery_auth: str = "token"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -234,6 +179,8 @@ class Settings:
             client_id=env.get("SMARTGRID_CLIENT_ID") or None,
             client_secret=env.get("SMARTGRID_CLIENT_SECRET") or None,
             registry_cache_s=_float(env, "SMARTGRID_REGISTRY_CACHE_SECONDS", defaults.registry_cache_s),
+            client_address_header=(env.get("SMARTGRID_CLIENT_ADDRESS_HEADER") or "").lower() or None,
+            delivery_auth=_choice(env, "SMARTGRID_DELIVERY_AUTH", DELIVERY_AUTH, defaults.delivery_auth),
         )
 
     def dsn(self, domain: str) -> str:

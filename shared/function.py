@@ -1,10 +1,14 @@
 """The one shape of a function's HTTP handler: probes open, its API and event deliveries behind the guard.
 
-- a request under the function's API prefix goes to its API, behind the guard (token, role matrix);
-- any other GET is a probe: `/metrics`, else readiness and liveness (`{"status": "ok"}`), unauthenticated
-  (on a cluster the mesh lets only the kubelet and Prometheus reach them);
-- any other request is an event delivery (POST to the Service's URL), behind the guard (the data
-  plane's token: shared/auth/policy.py EVENT_DELIVERY); a function without events answers 404.
+- a request under the function's API prefix goes to its API, behind the guard (token, role matrix:
+  shared/auth/policy.py);
+- any other GET is a probe: `/metrics`, else readiness and liveness (`{"status": "ok"}`), unauthenticated;
+- any other request is an event delivery (a POST to the Service's URL). With SMARTGRID_DELIVERY_AUTH
+  `token` (the default, and what `smartgrid up` runs) it needs a token the `delivery` rule allows: the
+  data plane's `eventing` client, as Knative Eventing's OIDC delivery does. With `mesh` the function
+  leaves deliveries to the mesh: Istio's AuthorizationPolicy admits only the eventing dispatcher's
+  service account to POST (Knative's own dispatchers carry no token of this issuer).
+A function without events answers other requests 404.
 """
 
 from __future__ import annotations
@@ -12,15 +16,22 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.guard import Guard, Handler
+from shared.audit.events import AuditReporter
+from shared.auth.guard import Handler
+from shared.auth.policy import EVENT_DELIVERY, RULES, Rule
+from shared.auth.wiring import function_guard
+from shared.config import Settings
 from shared.http import json_error, probe
 
 
-def entry_point(guard: Guard, *, events: Handler | None = None, api: Handler | None = None,
-                api_prefix: str | None = None) -> Handler:
-    """The handler of a function that receives `events` and/or serves `api` under `api_prefix`."""
+def function_handler(settings: Settings, source: str, *, events: Handler | None = None, api: Handler | None = None,
+                     api_prefix: str | None = None, delivery: Rule = EVENT_DELIVERY,
+                     reporter: AuditReporter | None = None) -> Handler:
+    """The handler of a function that receives `events` (allowed by `delivery`) and/or serves `api` under
+    `api_prefix`; `source` names the function in the audit entries of refused requests."""
+    guard = function_guard(settings, source, RULES + (delivery,), reporter)
     guarded_api = guard.protect(api) if api is not None else None
-    guarded_events = guard.protect(events) if events is not None else None
+    guarded_events = events if events is None or settings.delivery_auth == "mesh" else guard.protect(events)
 
     async def handle(request: Request) -> Response:
         path = request.url.path

@@ -68,8 +68,8 @@ class Ingestor:
     async def ingest(self, events: Sequence[CloudEvent | InvalidEvent], device: RegisteredDevice) -> IngestReport:
         """Forward the valid events (raises SinkUnavailable when the broker did not take them, SenderRefused
         when the device may not send one of them)."""
-        for item in events:
-            if isinstance(item, CloudEvent):
+        for item in events:  # a type unknown to the catalogue is bad input (400), not a refusal
+            if isinstance(item, CloudEvent) and item.type in self._catalogue.types:
                 self._senders.check_type(device, item.type)
         report, admitted = IngestReport(), []
         for index, item in enumerate(events):

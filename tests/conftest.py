@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -13,15 +14,25 @@ from pathlib import Path
 
 import pytest
 
+from local.functions import Function
 from local.servers.databases import drop, provision
 from local.servers.kafka import kafka_server
 from local.servers.memcached import memcached_server
 from local.servers.postgres import postgres_server
+from local.servers.process import free_port
 from local.servers.redis import redis_server
 from local.servers.smtp import mail_sink as local_mail_sink
 from local.servers.smtp import read_mail
 from local.servers.webhook import WebhookReceiver
+from shared.auth.keys import KeyRing, ensure_key
 from shared.config import Settings
+from shared.stores.postgres import Database
+from shared.users.api import AUTH_PREFIX
+from shared.users.passwords import new_secret
+from shared.users.services import ServiceClients
+from tests.identity import ADMIN_CLIENT, EVENTING_CLIENT, FUNCTION_CLIENT, Identity
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +98,31 @@ def domain_dsns(pg_admin_dsn: str, db_prefix: str) -> Iterator[dict[str, str]]:
         yield provision(pg_admin_dsn, prefix)
     finally:
         drop(pg_admin_dsn, prefix)
+
+
+@pytest.fixture(scope="session")
+async def identity(domain_dsns: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Identity]:
+    """The session's users service (the real function on the session's `users` database) and its clients."""
+    keys_dir = tmp_path_factory.mktemp("auth-keys")
+    ensure_key(keys_dir)
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}{AUTH_PREFIX}"
+    env = {"SMARTGRID_DSN_USERS": domain_dsns["users"], "SMARTGRID_AUTH_ISSUER": issuer,
+           "SMARTGRID_AUTH_KEYS_DIR": str(keys_dir)}
+    users = Function("users", REPO / "functions" / "users" / "main.py")
+    process = users.process(port, "http://127.0.0.1:9/unused", env, keys_dir.parent / "users.log")
+    await asyncio.to_thread(process.start, port)
+    client_secrets = {client: new_secret() for client in (FUNCTION_CLIENT, ADMIN_CLIENT, EVENTING_CLIENT)}
+    database = Database(domain_dsns["users"], max_size=1)
+    clients = ServiceClients(database)
+    for client, roles in ((FUNCTION_CLIENT, ("registry-reader",)), (ADMIN_CLIENT, ("admin",)),
+                          (EVENTING_CLIENT, ("eventing",))):
+        await clients.ensure(client, client_secrets[client], roles, actor="tests")
+    await database.close()
+    try:
+        yield Identity(issuer, KeyRing(keys_dir), client_secrets)
+    finally:
+        await asyncio.to_thread(process.stop)
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,15 @@ from starlette.responses import Response
 
 from shared.alerting.api import PREFIX, SOURCE, AlertApi
 from shared.alerting.wiring import alerting
-from shared.auth.wiring import audit_reporter, function_guard
+from shared.auth.wiring import audit_reporter
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 
 settings = Settings.from_env()
 parts = alerting(settings, source=SOURCE)
 reporter = audit_reporter(settings, SOURCE)
 api = AlertApi(parts.alerts, parts.operations, database=parts.database, audit=reporter)
-serve = entry_point(function_guard(settings, SOURCE, reporter=reporter), api=api, api_prefix=PREFIX)
+serve = function_handler(settings, SOURCE, api=api, api_prefix=PREFIX, reporter=reporter)
 
 
 @functions_framework.aio.http

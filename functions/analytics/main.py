@@ -15,10 +15,8 @@ from starlette.responses import Response
 from shared.analytics.api import PREFIX
 from shared.analytics.latest import CacheUnavailable
 from shared.analytics.wiring import analytics
-from shared.auth.policy import EVENT_DELIVERY, RULES
-from shared.auth.wiring import function_guard
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 from shared.shutdown import BeforeSigterm
 
@@ -26,8 +24,7 @@ SOURCE = "/smartgrid/functions/analytics"
 settings = Settings.from_env()
 parts = analytics(settings)
 endpoint = cloudevent_endpoint(parts.aggregate, settings.max_event_bytes, unavailable=(CacheUnavailable,))
-serve = entry_point(function_guard(settings, SOURCE, RULES + (EVENT_DELIVERY,)), events=endpoint, api=parts.api,
-                    api_prefix=PREFIX)
+serve = function_handler(settings, SOURCE, events=endpoint, api=parts.api, api_prefix=PREFIX)
 flush_on_sigterm = BeforeSigterm(parts.counters.close)
 
 

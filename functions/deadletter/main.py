@@ -8,12 +8,10 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.policy import EVENT_DELIVERY, RULES
-from shared.auth.wiring import function_guard
 from shared.cloudevents import CloudEvent
 from shared.config import Settings
 from shared.deadletters import DeadLetterStore
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 from shared.resilience import Downstreams
 from shared.stores.postgres import Database, is_transient
@@ -29,7 +27,7 @@ async def keep(event: CloudEvent) -> dict[str, int | None]:
 
 
 endpoint = cloudevent_endpoint(keep, settings.max_event_bytes)
-serve = entry_point(function_guard(settings, "/smartgrid/functions/deadletter", RULES + (EVENT_DELIVERY,)), events=endpoint)
+serve = function_handler(settings, "/smartgrid/functions/deadletter", events=endpoint)
 
 
 @functions_framework.aio.http

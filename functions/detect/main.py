@@ -11,16 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.alerting.wiring import alerting
-from shared.auth.policy import EVENT_DELIVERY, RULES
-from shared.auth.wiring import function_guard
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 
 settings = Settings.from_env()
 parts = alerting(settings, source="/smartgrid/functions/detect")
 endpoint = cloudevent_endpoint(parts.detector.detect, settings.max_event_bytes)
-serve = entry_point(function_guard(settings, "/smartgrid/functions/detect", RULES + (EVENT_DELIVERY,)), events=endpoint)
+serve = function_handler(settings, "/smartgrid/functions/detect", events=endpoint)
 
 
 @functions_framework.aio.http

@@ -13,20 +13,18 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.policy import FORECAST_JOB, RULES
-from shared.auth.wiring import function_guard
+from shared.auth.policy import FORECAST_JOB
 from shared.config import Settings
 from shared.forecast.service.api import PREFIX
 from shared.forecast.service.wiring import forecasting
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 
 SOURCE = "/smartgrid/functions/forecast"
 settings = Settings.from_env()
 parts = forecasting(settings, source=SOURCE)
 endpoint = cloudevent_endpoint(parts.jobs.run, settings.max_event_bytes)
-serve = entry_point(function_guard(settings, SOURCE, RULES + (FORECAST_JOB,)), events=endpoint, api=parts.api,
-                    api_prefix=PREFIX)
+serve = function_handler(settings, SOURCE, events=endpoint, api=parts.api, api_prefix=PREFIX, delivery=FORECAST_JOB)
 
 
 @functions_framework.aio.http

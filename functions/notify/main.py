@@ -12,10 +12,8 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.policy import EVENT_DELIVERY, RULES
-from shared.auth.wiring import function_guard
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 from shared.notify.notifier import NotificationsUndelivered, Notifier
 from shared.validation.catalogue import Catalogue
@@ -23,7 +21,7 @@ from shared.validation.catalogue import Catalogue
 settings = Settings.from_env()
 notifier = Notifier.from_settings(settings, Catalogue.load())
 endpoint = cloudevent_endpoint(notifier.handle, settings.max_event_bytes, unavailable=(NotificationsUndelivered,))
-serve = entry_point(function_guard(settings, "/smartgrid/functions/notify", RULES + (EVENT_DELIVERY,)), events=endpoint)
+serve = function_handler(settings, "/smartgrid/functions/notify", events=endpoint)
 
 
 @functions_framework.aio.http

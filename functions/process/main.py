@@ -9,10 +9,9 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.policy import EVENT_DELIVERY, RULES
-from shared.auth.wiring import function_guard, gateway_check
+from shared.auth.wiring import gateway_check
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 from shared.readings.decoding import ReadingDecoder
 from shared.readings.processor import ReadingProcessor
@@ -35,7 +34,7 @@ processor = ReadingProcessor(
     database=downstreams.get("postgres:smartgrid", is_transient),
 )
 endpoint = cloudevent_endpoint(processor.process, settings.max_event_bytes)
-serve = entry_point(function_guard(settings, "/smartgrid/functions/process", RULES + (EVENT_DELIVERY,)), events=endpoint)
+serve = function_handler(settings, "/smartgrid/functions/process", events=endpoint)
 
 
 @functions_framework.aio.http

@@ -9,14 +9,12 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.wiring import function_guard
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.readings.api import PREFIX, readings_api
 
 settings = Settings.from_env()
-serve = entry_point(function_guard(settings, "/smartgrid/functions/readings"), api=readings_api(settings),
-                    api_prefix=PREFIX)
+serve = function_handler(settings, "/smartgrid/functions/readings", api=readings_api(settings), api_prefix=PREFIX)
 
 
 @functions_framework.aio.http

@@ -11,10 +11,8 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.auth.policy import EVENT_DELIVERY, RULES
-from shared.auth.wiring import function_guard
 from shared.config import Settings
-from shared.function import entry_point
+from shared.function import function_handler
 from shared.http import cloudevent_endpoint
 from shared.weather.observation import WeatherUnavailable
 from shared.weather.wiring import weather_collector
@@ -22,7 +20,7 @@ from shared.weather.wiring import weather_collector
 settings = Settings.from_env()
 collector = weather_collector(settings, source="/smartgrid/functions/weather")
 endpoint = cloudevent_endpoint(collector.collect, settings.max_event_bytes, unavailable=(WeatherUnavailable,))
-serve = entry_point(function_guard(settings, "/smartgrid/functions/weather", RULES + (EVENT_DELIVERY,)), events=endpoint)
+serve = function_handler(settings, "/smartgrid/functions/weather", events=endpoint)
 
 
 @functions_framework.aio.http

@@ -2,7 +2,9 @@
 
 Every random draw comes from a generator seeded with the run's seed: the fleet from
 `<seed>/fleet`, the readings of interval k from `<seed>/<k>`, so a seed reproduces a run exactly.
-Readings are catalogue datums in their JSON form (timestamps as RFC 3339 text).
+Readings are catalogue datums in their JSON form (timestamps as RFC 3339 text). A meter's id names
+its gateway (`MTR-<gateway>-<meter>`): the device registry keeps a meter behind the gateway it was
+registered behind, so a fleet of another shape on the same database has meters of its own.
 """
 
 from __future__ import annotations
@@ -288,7 +290,7 @@ def _meter(index: int, gateway: Gateway, gateway_index: int, rng: random.Random)
     annual_kwh = round(median_kwh * rng.lognormvariate(0.0, spread), 0)
     pv_kwp = round(rng.uniform(least_kwp, most_kwp), 1) if rng.random() < pv_share else 0.0
     return Meter(
-        meter_id=f"MTR-{index + 1:06d}",
+        meter_id=f"MTR-{gateway_index + 1:03d}-{index + 1:06d}",
         site_id=f"SITE-{index + 1:06d}",
         gateway=gateway_index,
         feeder=gateway.feeder,

@@ -1,12 +1,14 @@
-"""Injected malformed input: requests `ingest` must answer 400, and gateway records `process` must
-refuse (so the KafkaSource dead-letters them). Chosen from the seed, about 1 % of the messages."""
+"""Injected bad input: malformed requests `ingest` must answer 400 and forbidden ones (a sensor posting
+another sensor's reading) 403, though sent with a sensor's valid token; and gateway records `process`
+must refuse (so the KafkaSource dead-letters them). Chosen from the seed, about 1 % of the messages."""
 
 from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -28,9 +30,13 @@ from shared.cloudevents import (
 )
 from shared.readings.decoding import SENSOR_READING
 
-HTTP_KINDS = (
+OTHER_DEVICE = "other-device"  # a sensor posting another sensor's (genuine) reading
+MALFORMED_KINDS = (
     "invalid-json", "unknown-type", "missing-field", "wrong-type", "timestamp-in-future", "timestamp-too-old",
 )
+HTTP_KINDS = (*MALFORMED_KINDS, OTHER_DEVICE)
+# the status `ingest` must refuse each kind with: a valid token does not make bad input acceptable
+REFUSAL_STATUS: Mapping[str, int] = MappingProxyType({**dict.fromkeys(MALFORMED_KINDS, 400), OTHER_DEVICE: 403})
 RECORD_KINDS = ("avro-truncated", "avro-unknown-schema-id", "json-invalid")
 RATE = 0.01
 UNKNOWN_SCHEMA_ID = 0  # catalogue ids are 31 bits of a SHA-256: never 0 in practice
@@ -51,13 +57,27 @@ def plan_malformed(kinds: Sequence[str], senders: int, intervals: int, seed: int
     return plan
 
 
-def malformed_request(kind: str, reading: dict[str, Any], event_id: str) -> HttpRequest:
-    """A request that breaks one rule of `kind`, made from a sensor's genuine reading."""
-    source = f"/devices/sensors/{reading['device_id']}"
+def http_kinds(sensors: int) -> tuple[str, ...]:
+    """The kinds of bad requests a fleet of `sensors` sensors sends: another sensor's reading needs two."""
+    return HTTP_KINDS if sensors > 1 else MALFORMED_KINDS
+
+
+def malformed_request(kind: str, reading: dict[str, Any], event_id: str, *, sender: str | None = None) -> HttpRequest:
+    """A request that breaks one rule of `kind`, made from a sensor's genuine reading and sent with the
+    token of `sender`: the reading's sensor, or (OTHER_DEVICE only, and then required) another one."""
+    owner = reading["device_id"]
+    sender = sender or owner
+    if (kind == OTHER_DEVICE) != (sender != owner):
+        wanted = "another sensor than" if kind == OTHER_DEVICE else "the reading's sensor"
+        raise ValueError(f"expected {wanted} {owner!r} as the sender of a {kind} request, found {sender!r}")
+    source = f"/devices/sensors/{owner}"
     if kind == "invalid-json":
         document = orjson.dumps(to_structured(sensor_event(reading)))
-        return HttpRequest({"content-type": STRUCTURED_CONTENT_TYPE}, document[: len(document) // 2], (), kind)
-    if kind == "unknown-type":
+        return HttpRequest(sender, {"content-type": STRUCTURED_CONTENT_TYPE}, document[: len(document) // 2], (),
+                           kind)
+    if kind == OTHER_DEVICE:
+        event = new_event(SENSOR_READING, source, event_id, reading)
+    elif kind == "unknown-type":
         event = new_event("com.smartgrid.sensor.measurement", source, event_id, reading)
     elif kind == "missing-field":
         event = new_event(SENSOR_READING, source, event_id, {k: v for k, v in reading.items() if k != "feeder_id"})
@@ -71,7 +91,7 @@ def malformed_request(kind: str, reading: dict[str, Any], event_id: str) -> Http
     else:
         raise ValueError(f"expected one of {', '.join(HTTP_KINDS)}, found {kind!r}")
     headers, body = to_http_binary(event)
-    return HttpRequest(headers, body, (), kind)
+    return HttpRequest(sender, headers, body, (), kind)
 
 
 def malformed_record(kind: str, gateway_id: str, batch: dict[str, Any], avro: AvroEncoder) -> GatewayRecord:

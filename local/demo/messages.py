@@ -1,9 +1,10 @@
 """The messages of an interval: sensor readings as CloudEvents over HTTP (binary, structured or
-batch mode) and gateway batches as Kafka records (Confluent Avro or JSON)."""
+batch mode), each request one sensor's and sent with its token, and gateway batches as Kafka records
+(Confluent Avro or JSON)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +24,17 @@ from shared.readings.decoding import SENSOR_READING
 
 JSON_HEADERS = (("content-type", b"application/json"),)
 
+BATCH_INTERVALS = 2  # a batch-mode sensor's reading is held back one interval at most: no missing data
+
 AvroEncoder = Callable[[dict[str, Any]], bytes]
 
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One POST to `ingest`: its headers and body, the valid readings its events carry (in order),
-    and the kind of malformed input it is (None for a valid request)."""
+    """One POST to `ingest`: the sensor whose token it is sent with, its headers and body, the valid
+    readings its events carry (in order), and the kind of bad input it is (None for a valid request)."""
 
+    sender: str
     headers: dict[str, str]
     body: bytes
     readings: tuple[dict[str, Any], ...]
@@ -58,25 +62,52 @@ def sensor_event(reading: dict[str, Any]) -> CloudEvent:
     return new_event(SENSOR_READING, f"/devices/sensors/{device}", f"{device}@{reading['timestamp']}", reading)
 
 
-def sensor_requests(fleet: Fleet, readings: Sequence[dict[str, Any]]) -> list[HttpRequest]:
-    """The requests of one interval's sensor readings: one per binary or structured sensor, one batch per feeder."""
-    sensors = {sensor.device_id: sensor for sensor in fleet.sensors}
-    requests: list[HttpRequest] = []
-    batches: dict[int, list[dict[str, Any]]] = {}
-    for reading in readings:
-        sensor = sensors[reading["device_id"]]
-        if sensor.mode == "binary":
-            headers, body = to_http_binary(sensor_event(reading))
-            requests.append(HttpRequest(headers, body, (reading,)))
-        elif sensor.mode == "structured":
-            body = orjson.dumps(to_structured(sensor_event(reading)))
-            requests.append(HttpRequest({"content-type": STRUCTURED_CONTENT_TYPE}, body, (reading,)))
-        else:
-            batches.setdefault(sensor.feeder, []).append(reading)
-    for batch in batches.values():
-        body = orjson.dumps([to_structured(sensor_event(reading)) for reading in batch])
-        requests.append(HttpRequest({"content-type": BATCH_CONTENT_TYPE}, body, tuple(batch)))
-    return requests
+class SensorRequests:
+    """The sensors' requests, interval by interval (call in order): a binary or structured sensor posts
+    each reading as it is taken; a batch-mode sensor holds its readings back and posts those of
+    BATCH_INTERVALS consecutive intervals in one request (its own only: a request carries one device's
+    events), what it holds at the period's end then."""
+
+    def __init__(self, fleet: Fleet, intervals: int, span: int = BATCH_INTERVALS) -> None:
+        self._modes = {sensor.device_id: sensor.mode for sensor in fleet.sensors}
+        self._intervals = intervals
+        self._span = span
+        self._held: dict[str, list[dict[str, Any]]] = {}
+
+    def of_interval(self, index: int, readings: Iterable[dict[str, Any]]) -> list[HttpRequest]:
+        """The requests to send in interval `index`, of its readings (and the batch-mode ones held back)."""
+        requests = []
+        for reading in readings:
+            device = reading["device_id"]
+            if self._modes[device] == "batch":
+                self._held.setdefault(device, []).append(reading)
+            else:
+                requests.append(single_request(reading, self._modes[device]))
+        if (index + 1) % self._span == 0 or index + 1 >= self._intervals:
+            requests += [batch_request(held) for held in self._held.values()]
+            self._held.clear()
+        return requests
+
+
+def single_request(reading: dict[str, Any], mode: str) -> HttpRequest:
+    """A sensor's reading as one event in binary or structured mode."""
+    event = sensor_event(reading)
+    if mode == "binary":
+        headers, body = to_http_binary(event)
+    elif mode == "structured":
+        headers, body = {"content-type": STRUCTURED_CONTENT_TYPE}, orjson.dumps(to_structured(event))
+    else:
+        raise ValueError(f"expected mode binary or structured, found {mode!r}")
+    return HttpRequest(reading["device_id"], headers, body, (reading,))
+
+
+def batch_request(readings: Sequence[dict[str, Any]]) -> HttpRequest:
+    """One sensor's readings, in order, as a request in batch mode."""
+    senders = {reading["device_id"] for reading in readings}
+    if len(senders) != 1:
+        raise ValueError(f"expected the readings of one sensor, found those of {sorted(senders)}")
+    body = orjson.dumps([to_structured(sensor_event(reading)) for reading in readings])
+    return HttpRequest(senders.pop(), {"content-type": BATCH_CONTENT_TYPE}, body, tuple(readings))
 
 
 def gateway_record(gateway: Gateway, batch: dict[str, Any], avro: AvroEncoder) -> GatewayRecord:

@@ -1,7 +1,8 @@
 """`smartgrid demo`: the platform (as `smartgrid up` runs it) with a simulated fleet as workload.
 
-Starts the platform, sends one simulated period of sensor readings over HTTP and gateway batches
-to Kafka, waits until processing settled, prints the summary, then stops the platform (or, with
+Starts the platform, registers the fleet with the users service, sends one simulated period of
+sensor readings over HTTP (each sensor with its own token) and gateway batches to Kafka, waits until
+processing settled, prints the summary, then stops the platform (or, with
 --keep-running, keeps it up until SIGINT or SIGTERM). The platform's logs go to
 `<state dir>/logs/demo.log`, so that the terminal shows the progress bar and the summary.
 """
@@ -27,6 +28,7 @@ from local.demo.generation import register_generation
 from local.demo.observe import Expected, Observed, Observer, settle
 from local.demo.options import DemoOptions
 from local.demo.profiles import PROFILES, LoadProfile, load_profile
+from local.demo.registration import RegistrationError, register
 from local.demo.rules import demo_rules
 from local.demo.senders import (
     METER_TOPIC,
@@ -36,10 +38,12 @@ from local.demo.senders import (
 )
 from local.demo.summary import Report, Timings, format_summary
 from local.demo.tally import Tally
+from local.demo.tokens import SensorTokens
 from local.demo.workload import plan_injections, send_period
 from local.eventing.manifests import load_manifests
 from local.platform import RunningPlatform, running_platform
 from shared.alerting.rules import RuleSet
+from shared.auth.client import token_endpoint
 from shared.config import Settings
 
 INTERRUPTED = 130
@@ -78,7 +82,12 @@ async def _run(settings: Settings, options: DemoOptions, profiles: dict[str, Loa
                     await work
                 print("smartgrid demo: interrupted; stopping the platform", file=sys.stderr, flush=True)
                 return INTERRUPTED
-            report = work.result()
+            try:
+                report = work.result()
+            except RegistrationError as error:
+                print(f"smartgrid demo: {error}; nothing was sent, stopping the platform", file=sys.stderr,
+                      flush=True)
+                return 1
             print(format_summary(report), flush=True)
             if options.keep_running and not stopping.done():
                 print("\nthe platform keeps running: Ctrl-C or `smartgrid down` stops it", flush=True)
@@ -92,10 +101,15 @@ async def _workload(
     settings: Settings, platform: RunningPlatform, options: DemoOptions, profiles: dict[str, LoadProfile],
     platform_s: float,
 ) -> Report:
-    """Send the simulated period, wait until processing settled; return the report."""
+    """Register the fleet, send the simulated period, wait until processing settled; return the report."""
     period = options.period(datetime.now(UTC))
     fleet = build_fleet(options.sensors, options.meters, options.gateways, options.seed)
     injections = plan_injections(fleet, period, options.seed)
+    registering_began = time.monotonic()
+    registration = await register(platform.endpoints["auth"], platform.client, fleet)
+    tokens = SensorTokens(token_endpoint(platform.endpoints["auth"]), registration.secrets)
+    await tokens.take_all()
+    registering_s = time.monotonic() - registering_began
     avro = await asyncio.to_thread(registry_avro_encoder, platform.endpoints["registry"])
     generation = await register_generation(platform.endpoints["redis"], settings.redis_prefix,
                                            [meter.meter_id for meter in fleet.meters if meter.pv_kwp])
@@ -110,7 +124,7 @@ async def _workload(
         sending_began = time.monotonic()
         kafka = KafkaSender(platform.kafka_bootstrap, tally)
         try:
-            async with HttpSender(platform.endpoints["ingest"], tally) as http:
+            async with HttpSender(platform.endpoints["ingest"], tally, tokens) as http:
                 await send_period(fleet, period, profiles, options.seed, injections, options.duration_s, http, kafka,
                                   avro, tally)
         finally:
@@ -128,12 +142,13 @@ async def _workload(
     finally:
         await observer.close()
     return Report(
-        options=options, period=period, feeders=len(fleet.feeders), tally=tally, expected=expected,
+        options=options, period=period, feeders=len(fleet.feeders), registration=registration,
+        tokens_taken=tokens.taken, tally=tally, expected=expected,
         observed=observed, settled=settled, stored_before=stored_before,
         alerts_before=len(alerts_before.intersection(expected_alerts.raised)), record_consumers=record_consumers,
         silenced=frozenset(anomaly.device_id for anomaly in injections.planned if anomaly.kind == SILENCE),
-        timings=Timings(platform_s, settling_began - sending_began, time.monotonic() - settling_began,
-                        options.duration_s),
+        timings=Timings(platform_s, registering_s, settling_began - sending_began,
+                        time.monotonic() - settling_began, options.duration_s),
         endpoints=platform.endpoints, dsn=platform.dsns["smartgrid"], state_dir=settings.state_dir.resolve(),
     )
 

@@ -1,4 +1,5 @@
-"""Senders: sensor CloudEvents over HTTP to `ingest`, gateway batches to Kafka, answers counted in a Tally."""
+"""Senders: sensor CloudEvents over HTTP to `ingest` with the sensor's token, gateway batches to Kafka,
+answers counted in a Tally."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any, Self
 import aiohttp
 import orjson
 
+from local.demo.malformed import REFUSAL_STATUS
 from local.demo.messages import AvroEncoder, GatewayRecord, HttpRequest
 from local.demo.tally import Tally
+from local.demo.tokens import SensorTokens
 from local.eventing.kafka import AsyncProducer, KafkaUnavailable
+from shared.auth.client import TokenRefused, TokenUnavailable
 from shared.readings.decoding import METER_BATCH
 from shared.validation.registry import GATEWAY_TOPICS, RegistryClient
 from shared.validation.wire import encode
@@ -34,11 +38,13 @@ def registry_avro_encoder(registry_url: str) -> AvroEncoder:
 
 
 class HttpSender:
-    """Posts requests to `ingest`, at most HTTP_CONCURRENCY at a time, retrying 5xx and lost connections."""
+    """Posts requests to `ingest` with their sensor's token, at most HTTP_CONCURRENCY at a time, retrying
+    5xx, lost connections and a refused token (taking another)."""
 
-    def __init__(self, url: str, tally: Tally, concurrency: int = HTTP_CONCURRENCY) -> None:
+    def __init__(self, url: str, tally: Tally, tokens: SensorTokens, concurrency: int = HTTP_CONCURRENCY) -> None:
         self.url = url
         self._tally = tally
+        self._tokens = tokens
         self._slots = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._concurrency = concurrency
@@ -79,6 +85,9 @@ class HttpSender:
         tally.http_accepted += request.events - len(refused)
         if request.malformed and len(refused) < request.events:
             tally.malformed_accepted += 1
+        elif request.malformed and status != REFUSAL_STATUS[request.malformed]:
+            tally.refused_otherwise[f"{request.malformed} answered {status}, expected "
+                                    f"{REFUSAL_STATUS[request.malformed]}"] += 1
         tally.sensor_accepted(reading for index, reading in enumerate(request.readings) if index not in refused)
 
     async def _post(self, request: HttpRequest) -> tuple[int | None, dict[str, Any]]:
@@ -89,13 +98,21 @@ class HttpSender:
             if attempt:
                 await asyncio.sleep(RETRY_DELAY_S * 2 ** (attempt - 1))
             try:
-                async with self._session.post(self.url, data=request.body, headers=request.headers) as response:
+                token = await self._tokens.get(request.sender)
+            except (TokenRefused, TokenUnavailable) as error:
+                status, answer = None, {"error": f"no token ({type(error).__name__})"}
+                continue
+            headers = {**request.headers, "Authorization": f"Bearer {token}"}
+            try:
+                async with self._session.post(self.url, data=request.body, headers=headers) as response:
                     status, raw = response.status, await response.read()
             except (TimeoutError, aiohttp.ClientError) as error:
                 status, answer = None, {"error": f"no answer ({type(error).__name__})"}
                 continue
             answer = _json(raw)
-            if status < 500:
+            if status == 401:  # expired or otherwise refused token: take another
+                self._tokens.forget(request.sender)
+            elif status < 500:
                 break
         return status, answer
 
@@ -133,7 +150,8 @@ class KafkaSender:
 
 
 def _refused(status: int, answer: dict[str, Any], events: int) -> dict[int, str]:
-    """Index of each event the answer refused -> why (`<error>: <field>`); a request refused whole refuses all."""
+    """Index of each event the answer refused -> why (`<status> <error>: <field>`); a request refused whole
+    refuses all."""
     if 200 <= status < 300:
         return {}
     rejected = answer.get("rejected")
@@ -143,7 +161,7 @@ def _refused(status: int, answer: dict[str, Any], events: int) -> dict[int, str]
 
 
 def _reason(item: dict[str, Any], status: int) -> str:
-    return f"{item.get('error', f'HTTP {status}')}: {item.get('field', '?')}"
+    return f"{status} {item.get('error', 'error')}: {item.get('field', '?')}"
 
 
 def _json(raw: bytes) -> dict[str, Any]:

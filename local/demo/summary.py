@@ -7,8 +7,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from local.demo.malformed import REFUSAL_STATUS
 from local.demo.observe import Expected, Observed
 from local.demo.options import DemoOptions, Period
+from local.demo.registration import Registration
 from local.demo.senders import METER_TOPIC
 from local.demo.tally import Tally, percentile
 from local.servers.smtp import MAIL_FOLDER
@@ -24,6 +26,7 @@ class Timings:
     """Wall-clock seconds of each phase of a run."""
 
     platform_s: float
+    registering_s: float
     sending_s: float
     settling_s: float
     target_s: float
@@ -31,7 +34,7 @@ class Timings:
     @property
     def total_s(self) -> float:
         """Start of the platform to the end of settling."""
-        return self.platform_s + self.sending_s + self.settling_s
+        return self.platform_s + self.registering_s + self.sending_s + self.settling_s
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Report:
     options: DemoOptions
     period: Period
     feeders: int
+    registration: Registration
+    tokens_taken: int
     tally: Tally
     expected: Expected
     observed: Observed
@@ -56,10 +61,12 @@ class Report:
 
     @property
     def consistent(self) -> bool:
-        """True when processing settled on exactly what was expected and nothing failed or was let through."""
+        """True when processing settled on exactly what was expected, nothing failed or was let through, and
+        `ingest` refused exactly the bad requests, each with its status."""
         tally = self.tally
         return (self.settled and not tally.http_failed and not tally.kafka_failed
-                and not tally.malformed_accepted and tally.http_rejected.total() == tally.malformed_sent.total())
+                and not tally.malformed_accepted and not tally.refused_otherwise
+                and tally.http_rejected.total() == tally.malformed_sent.total())
 
 
 def format_summary(report: Report) -> str:
@@ -72,11 +79,12 @@ def format_summary(report: Report) -> str:
         (f"simulated {period.start:%Y-%m-%d %H:%M} to {period.end:%Y-%m-%d %H:%M} UTC: {period.count} intervals "
          f"of {options.interval_minutes} min"),
         "",
+        *_device_lines(report),
         "sent over HTTP to ingest",
-        _line("requests", tally.http_requests),
-        _line("events", tally.http_events, f"{tally.malformed_sent.total():,} of them malformed on purpose"),
+        _line("requests", tally.http_requests, "each one sensor's, with its token"),
+        _line("events", tally.http_events, f"{_bad_sent(tally)} on purpose"),
         _line("accepted", tally.http_accepted, "sensor readings"),
-        _line("rejected", tally.http_rejected.total(), "400, by reason:"),
+        _line("rejected", tally.http_rejected.total(), "by status and reason:"),
         *_breakdown(tally.http_rejected),
         _line("failed", tally.http_failed.total(), _inline(tally.http_failed)),
         _latency("answer time", tally.http_latency_s),
@@ -109,6 +117,34 @@ def format_summary(report: Report) -> str:
         *_where_to_look(report),
     ]
     return "\n".join(lines)
+
+
+def _device_lines(report: Report) -> list[str]:
+    """The fleet's devices registered by this run (and an earlier one), and the sensors' tokens taken."""
+    registration = report.registration
+    registered, already = registration.registered, registration.already
+    lines = ["devices registered with the users service (/api/v1/devices)",
+             _line("registered", registered.total(),
+                   f"{_kinds(registered)} in {registration.calls:,} call(s)" if registered else "")]
+    if already:
+        lines.append(_line("already registered", already.total(),
+                           f"{_kinds(already)} by an earlier run: left as they are, "
+                           f"{registration.renewed:,} sensor(s) given a new secret"))
+    lines.append(_line("sensor tokens", report.tokens_taken,
+                       "client_credentials, one per sensor, renewed before they expire"))
+    return lines
+
+
+def _kinds(counts: Counter[str]) -> str:
+    """`<n> sensors, <n> gateways, <n> meters behind them`."""
+    names = (("sensor", "sensors"), ("gateway", "gateways"), ("meter", "meters behind them"))
+    return ", ".join(f"{counts[kind]:,} {name}" for kind, name in names if counts[kind])
+
+
+def _bad_sent(tally: Tally) -> str:
+    """`<n> of them malformed (400) and <n> forbidden (403)`: the bad requests sent on purpose."""
+    statuses = Counter(REFUSAL_STATUS[kind] for kind in tally.malformed_sent.elements())
+    return f"{statuses[400]:,} of them malformed (400) and {statuses[403]:,} forbidden (403)"
 
 
 def _alert_lines(report: Report) -> list[str]:
@@ -159,6 +195,7 @@ def _timing_lines(report: Report) -> list[str]:
     busy_s = timings.sending_s + timings.settling_s
     return [
         (f"  {'wall time':<{WIDTH - 2}}{timings.total_s:>10.1f} s  (platform start {timings.platform_s:.1f} s, "
+         f"registering {timings.registering_s:.1f} s, "
          f"sending {timings.sending_s:.1f} s for a target of {timings.target_s:g} s, "
          f"settling {timings.settling_s:.1f} s)"),
         _line("readings/s", round(report.tally.readings_accepted / busy_s) if busy_s else 0,
@@ -169,17 +206,20 @@ def _timing_lines(report: Report) -> list[str]:
 def _verdict(report: Report) -> str:
     if report.consistent:
         return ("consistent: every accepted reading stored once, every expected alert raised, "
-                "every malformed message refused")
+                "every malformed or forbidden message refused")
     problems = []
     if not report.settled:
         differing = ", ".join(report.expected.differences(report.observed))
         problems.append(f"{differing} not as expected when the wait for processing ended")
     if report.tally.malformed_accepted:
-        problems.append(f"{report.tally.malformed_accepted} malformed request(s) accepted")
+        problems.append(f"{report.tally.malformed_accepted} malformed or forbidden request(s) accepted")
+    if report.tally.refused_otherwise:
+        problems.append(f"bad requests refused with another status than planned: "
+                        f"{_inline(report.tally.refused_otherwise)}")
     if report.tally.http_failed or report.tally.kafka_failed:
         problems.append("some sends failed")
     if report.tally.http_rejected.total() != report.tally.malformed_sent.total():
-        problems.append("rejections differ from the malformed requests sent")
+        problems.append("rejections differ from the malformed and forbidden requests sent")
     return "INCONSISTENT: " + "; ".join(problems)
 
 

@@ -22,8 +22,9 @@ class Tally:
     http_accepted: int = 0
     http_rejected: Counter[str] = field(default_factory=Counter)
     http_failed: Counter[str] = field(default_factory=Counter)
-    malformed_sent: Counter[str] = field(default_factory=Counter)
+    malformed_sent: Counter[str] = field(default_factory=Counter)  # bad requests by kind: malformed or forbidden
     malformed_accepted: int = 0
+    refused_otherwise: Counter[str] = field(default_factory=Counter)  # bad input refused with another status
     sensor_readings_accepted: int = 0
     kafka_batches: Counter[str] = field(default_factory=Counter)
     kafka_failed: int = 0

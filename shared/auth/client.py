@@ -33,7 +33,7 @@ class ServiceToken:
     def __init__(self, token_url: str, client_id: str, client_secret: str, *, timeout_s: float = 10.0) -> None:
         self.token_url = token_url
         self.client_id = client_id
-        self._auth = aiohttp.BasicAuth(client_id, client_secret)
+        self._authorization = {"Authorization": aiohttp.encode_basic_auth(client_id, client_secret)}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._token: str | None = None
         self._renew_at = 0.0
@@ -57,7 +57,7 @@ class ServiceToken:
         try:
             async with aiohttp.ClientSession(timeout=self._timeout) as session:
                 async with session.post(self.token_url, data={"grant_type": "client_credentials"},
-                                        auth=self._auth) as response:
+                                        headers=self._authorization) as response:
                     body = await response.json(content_type=None)
                     status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:

@@ -33,12 +33,14 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("GET", r"/api/v1/alerts(/.*)?", READERS, "read alerts and their history"),
-    Rule("POST", r"/api/v1/alerts/[^/]+/(acknowledge|clear)", OPERATORS, "acknowledge or clear an alert"),
+    Rule("POST", r"/api/v1/alerts/[^/]+/acknowledge", OPERATORS, "acknowledge an alert (the token's subject is the actor)"),
+    Rule("POST", r"/api/v1/alerts/[^/]+/clear", OPERATORS, "clear an alert (the token's subject is the actor)"),
     Rule("GET", r"/api/v1/analytics(/.*)?", READERS, "read analytics"),
     Rule("GET", r"/api/v1/forecasts(/.*)?", READERS, "read forecasts and model versions"),
     Rule("GET", r"/api/v1/readings(/.*)?", ANALYSTS, "read stored readings"),
     Rule("GET", r"/api/v1/devices/[^/]+", ADMINS | {"registry-reader"}, "read one device of the registry"),
-    Rule("*", r"/api/v1/(users|devices)(/.*)?", ADMINS, "manage users and devices"),
+    Rule("*", r"/api/v1/users(/.*)?", ADMINS, "manage users"),
+    Rule("*", r"/api/v1/devices(/.*)?", ADMINS, "register, list and revoke devices"),
     Rule("GET", r"/api/v1/audit/?", ADMINS, "read the audit log"),
 )
 

@@ -1,4 +1,8 @@
-"""A client of the readings API (shared/readings/api.py): the readings of a time range, page by page."""
+"""A client of the readings API (shared/readings/api.py): the readings of a time range, page by page.
+
+The API wants a token of role analyst or admin: given a ServiceToken, every request carries its access
+token as `Authorization: Bearer`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.auth.client import ServiceToken
 from shared.readings.api import MAX_LIMIT
 from shared.resilience import Downstream, retryable_status
 
@@ -26,12 +31,15 @@ def is_transient(error: BaseException) -> bool:
 
 
 class ReadingsClient:
-    """Reads `<url>/{meters,sensors}` (url: `.../api/v1/readings`) through a downstream (retries, breaker)."""
+    """Reads `<url>/{meters,sensors}` (url: `.../api/v1/readings`) through a downstream (retries, breaker),
+    with `token`'s access token when one is given."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, *, downstream: Downstream) -> None:
+    def __init__(self, url: str, session: aiohttp.ClientSession, *, downstream: Downstream,
+                 token: ServiceToken | None = None) -> None:
         self._url = url.rstrip("/")
         self._session = session
         self._downstream = downstream
+        self._token = token
 
     async def pages(self, kind: str, start: datetime, end: datetime, *,
                     limit: int = MAX_LIMIT) -> AsyncIterator[list[dict[str, Any]]]:
@@ -47,8 +55,9 @@ class ReadingsClient:
             params = {**params, "after": page["next"]}
 
     async def _get(self, url: str, params: dict[str, str]) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {await self._token.get()}"} if self._token is not None else {}
         try:
-            async with self._session.get(url, params=params) as response:
+            async with self._session.get(url, params=params, headers=headers) as response:
                 if response.status != 200:
                     text = (await response.text())[:300]
                     failure = ReadingsUnavailable if retryable_status(response.status) else ReadingsRefused

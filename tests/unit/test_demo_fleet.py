@@ -1,4 +1,5 @@
-"""The demo's pure parts: load profiles, the simulated fleet, injected anomalies and malformed input."""
+"""The demo's pure parts: load profiles, the simulated fleet, injected anomalies and bad input, the
+requests of each sensor, and registering the fleet (against a stand-in users service)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from local.demo.expected_alerts import ExpectedAlerts
 from local.demo.fleet import Fleet, IntervalReadings, build_fleet, simulate
 from local.demo.malformed import (
     HTTP_KINDS,
+    OTHER_DEVICE,
     RECORD_KINDS,
+    REFUSAL_STATUS,
+    http_kinds,
     malformed_record,
     malformed_request,
     plan_malformed,
 )
-from local.demo.messages import sensor_requests
+from local.demo.messages import BATCH_INTERVALS, SensorRequests
 from local.demo.options import DemoOptions, Period
 from local.demo.profiles import (
     PROFILES,
@@ -32,16 +36,20 @@ from local.demo.profiles import (
     load_profile,
     pv_output_share,
 )
-from local.demo.workload import Injections, interval_messages, plan_injections
+from local.demo.registration import RegistrationError, fleet_devices, register_fleet
+from local.demo.workload import Injections, IntervalMessages, plan_injections
+from local.users_client import UsersApiError
 from shared.alerting.conditions import Context
 from shared.alerting.engine import CLEARED, RAISED, DeviceState, RuleEngine, Transition
 from shared.alerting.observations import from_meter, from_sensor
 from shared.alerting.rules import RuleSet
+from shared.auth.client import TokenUnavailable
+from shared.auth.registry import RegisteredDevice
 from shared.cloudevents import CloudEvent
 from shared.config import Settings
-from shared.auth.registry import RegisteredDevice
 from shared.ingest import Ingestor
 from shared.readings.decoding import ReadingDecoder
+from shared.readings.senders import SenderRefused, Senders
 from shared.validation.catalogue import Catalogue
 from shared.validation.validators import InvalidData
 from shared.validation.wire import encode
@@ -219,9 +227,9 @@ def sent_readings(
     fleet: Fleet, day: list[IntervalReadings], injections: Injections, catalogue: Catalogue
 ) -> Iterator[tuple[datetime, list[dict[str, Any]], list[dict[str, Any]]]]:
     """Each interval's time, and the sensor and meter readings the demo sends in it."""
-    avro = avro_of(catalogue)
+    messages = IntervalMessages(fleet, injections, avro_of(catalogue), len(day))
     for interval in day:
-        requests, records = interval_messages(fleet, interval, injections, avro)
+        requests, records = messages(interval)
         yield (interval.moment, [r for request in requests for r in request.readings],
                [r for record in records for r in record.readings])
 
@@ -253,6 +261,24 @@ def test_malformed_plan_is_about_one_percent_with_every_kind() -> None:
     assert len(items) == 192 and {kind for kind, _ in items} == set(HTTP_KINDS)
     small = plan_malformed(RECORD_KINDS, 2, 8, seed=7, salt="kafka")
     assert sorted(kind for interval in small.values() for kind, _ in interval) == sorted(RECORD_KINDS)
+    assert OTHER_DEVICE not in http_kinds(1) and OTHER_DEVICE in http_kinds(2)
+
+
+def test_each_request_is_one_sensors_and_batch_mode_sensors_send_consecutive_readings(
+    fleet: Fleet, day: list[IntervalReadings]
+) -> None:
+    sensors = SensorRequests(fleet, 5)
+    sent = [sensors.of_interval(interval.index, interval.sensor_readings) for interval in day[:5]]
+    batch_mode = {sensor.device_id for sensor in fleet.sensors if sensor.mode == "batch"}
+    for requests in sent:
+        assert all({r["device_id"] for r in request.readings} == {request.sender} for request in requests)
+        assert all(len(request.readings) == 1 for request in requests if request.sender not in batch_mode)
+        assert all([r["timestamp"] for r in q.readings] == sorted(r["timestamp"] for r in q.readings)
+                   for q in requests)
+    batches = [[len(request.readings) for request in requests if request.sender in batch_mode] for requests in sent]
+    assert BATCH_INTERVALS == 2 and batches == [[], [2] * 3, [], [2] * 3, [1] * 3]  # the 5th at the period's end
+    readings = sorted((r["device_id"], r["timestamp"]) for requests in sent for q in requests for r in q.readings)
+    assert readings == sorted((r["device_id"], r["timestamp"]) for i in day[:5] for r in i.sensor_readings)
 
 
 class _Sink:
@@ -262,36 +288,145 @@ class _Sink:
         list(events)  # type: ignore[call-overload]
 
 
-class _AnySender:
-    """Stands in for the device checks (tested against the running platform): lets every event through."""
+class _Registry:
+    """Stands in for the device registry: every sensor of the fleet is registered."""
 
-    def check_type(self, device: object, type_: str) -> None:
-        pass
+    def __init__(self, fleet: Fleet) -> None:
+        self._sensors = {sensor.device_id for sensor in fleet.sensors}
 
-    async def check_event(self, device: object, type_: str, datum: object) -> None:
-        pass
-
-
-SENSOR = RegisteredDevice("s-any", "sensor", None, False, frozenset())
+    async def device(self, device_id: str, **_: object) -> RegisteredDevice | None:
+        return RegisteredDevice(device_id, "sensor", None, False, frozenset()) if device_id in self._sensors else None
 
 
-async def test_ingest_accepts_the_readings_and_refuses_each_malformed_kind(
+class _Principal:
+    """A device's token as the guard hands it on."""
+
+    kind = "device"
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+
+
+async def test_ingest_accepts_each_sensors_requests_and_refuses_each_bad_kind_with_its_status(
     fleet: Fleet, day: list[IntervalReadings], catalogue: Catalogue
 ) -> None:
-    ingestor = Ingestor(catalogue, _Sink(), _AnySender())  # type: ignore[arg-type]
+    senders = Senders(_Registry(fleet))  # type: ignore[arg-type]
+    ingestor = Ingestor(catalogue, _Sink(), senders)  # type: ignore[arg-type]
+
+    async def answer(request: Any) -> tuple[int, list[str], str]:
+        """Status, accepted event ids and the field at fault, as `ingest` answers the request."""
+        device = await senders.sender(_Principal(request.sender))  # type: ignore[arg-type]
+        try:
+            report = await ingestor.ingest_http(request.headers, request.body, device)
+        except SenderRefused as refused:
+            return refused.status, [], refused.field
+        return report.status, report.accepted, report.rejected[0]["field"] if report.rejected else ""
+
+    sensors = SensorRequests(fleet, 2)
+    for interval in day[:2]:
+        for request in sensors.of_interval(interval.index, interval.sensor_readings):
+            status, accepted, _ = await answer(request)
+            assert (status, len(accepted)) == (202, len(request.readings))
     readings = day[0].sensor_readings
-    for request in sensor_requests(fleet, readings):
-        report = await ingestor.ingest_http(request.headers, request.body, SENSOR)
-        assert (report.status, len(report.accepted)) == (202, len(request.readings))
-    fields = {}
+    statuses, fields = {}, {}
     for kind in HTTP_KINDS:
-        request = malformed_request(kind, readings[0], f"bad-{kind}")
-        report = await ingestor.ingest_http(request.headers, request.body, SENSOR)
-        assert (report.status, report.accepted) == (400, [])
-        fields[kind] = report.rejected[0]["field"]
+        sender = readings[0]["device_id"] if kind == OTHER_DEVICE else None
+        request = malformed_request(kind, readings[1 if sender else 0], f"bad-{kind}", sender=sender)
+        statuses[kind], accepted, fields[kind] = await answer(request)
+        assert accepted == []
+    assert statuses == REFUSAL_STATUS
     assert fields == {"invalid-json": "body", "unknown-type": "type", "missing-field": "data.feeder_id",
                       "wrong-type": "data.frequency_hz", "timestamp-in-future": "data.timestamp",
-                      "timestamp-too-old": "data.timestamp"}
+                      "timestamp-too-old": "data.timestamp", OTHER_DEVICE: "data.device_id"}
+    with pytest.raises(ValueError, match="another sensor"):
+        malformed_request(OTHER_DEVICE, readings[0], "bad")
+
+
+class _Users:
+    """Stands in for the users service's device API: lists, registers, gives new secrets; counts the calls."""
+
+    def __init__(self, renews: bool = True, starting: int = 0) -> None:
+        self.devices_by_id: dict[str, dict[str, Any]] = {}
+        self.calls: Counter[str] = Counter()
+        self._renews = renews
+        self._starting = starting  # calls that fail as those of a service still starting
+
+    async def devices(self, kind: str | None = None) -> list[dict[str, Any]]:
+        self.calls["list"] += 1
+        if self._starting:
+            self._starting -= 1
+            raise TokenUnavailable("token endpoint answered 503")
+        return [device for device in self.devices_by_id.values() if kind in (None, device["kind"])]
+
+    async def register(self, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.calls["register"] += 1
+        if any(spec["device_id"] in self.devices_by_id for spec in devices):
+            raise UsersApiError(409, {"error": "conflict", "message": "expected a new device id"})
+        answers = []
+        for spec in devices:
+            gateway = spec.get("gateway_id")
+            assert gateway is None or self.devices_by_id[gateway]["kind"] == "gateway", "gateway registered first"
+            self.devices_by_id[spec["device_id"]] = {**spec, "gateway_id": gateway, "revoked": False}
+            secret = {} if gateway else {"client_id": spec["device_id"], "client_secret": f"secret-{spec['device_id']}"}
+            answers.append({**spec, "gateway_id": gateway, **secret})
+        return answers
+
+    async def new_secret(self, device_id: str) -> str:
+        self.calls["new_secret"] += 1
+        if not self._renews:
+            raise UsersApiError(404, {"error": "not found", "message": f"no route POST /api/v1/devices/{device_id}"})
+        return f"renewed-{device_id}"
+
+
+async def test_registering_the_fleet_registers_what_is_missing_in_batches_and_renews_known_sensors(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("local.demo.registration.MAX_BATCH", 50)
+    monkeypatch.setattr("local.demo.registration.RETRY_DELAY_S", 0.0)
+    users = _Users(starting=2)  # scaled to zero: answers the third call
+    first = await register_fleet(users, fleet)  # type: ignore[arg-type]
+    assert first.registered == {"sensor": 30, "gateway": 4, "meter": 120} and first.calls == 4  # 154 devices
+    assert not first.already and first.renewed == 0
+    assert first.secrets == {sensor.device_id: f"secret-{sensor.device_id}" for sensor in fleet.sensors}
+    meters = {d["device_id"]: d["gateway_id"] for d in users.devices_by_id.values() if d["kind"] == "meter"}
+    assert meters == {m.meter_id: fleet.gateways[m.gateway].gateway_id for m in fleet.meters}
+
+    again = await register_fleet(users, fleet)  # type: ignore[arg-type]
+    assert not again.registered and again.calls == 0 and again.already == first.registered
+    assert again.renewed == 30 and again.secrets == {s.device_id: f"renewed-{s.device_id}" for s in fleet.sensors}
+    assert users.calls == {"list": 4, "register": 4, "new_secret": 30}
+
+    larger = build_fleet(sensors=32, meters=120, gateways=4, seed=7)  # two sensors more: only they are new
+    grown = await register_fleet(users, larger)  # type: ignore[arg-type]
+    assert grown.registered == {"sensor": 2} and grown.renewed == 30 and len(grown.secrets) == 32
+
+
+async def test_registering_stops_on_devices_registered_otherwise_or_secrets_that_cannot_be_renewed(
+    fleet: Fleet
+) -> None:
+    users = _Users()
+    await register_fleet(users, fleet)  # type: ignore[arg-type]
+    three_gateways = build_fleet(sensors=30, meters=120, gateways=3, seed=7)
+    other = await register_fleet(users, three_gateways)  # type: ignore[arg-type]
+    # a meter's id names its gateway: meters behind another gateway than in the first fleet are other meters
+    assert other.registered == {"meter": sum(index % 3 != index % 4 for index in range(120))}
+    assert other.already == {"sensor": 30, "gateway": 3, "meter": 30}
+    meter = fleet.meters[3].meter_id
+    assert meter == "MTR-004-000004"
+    users.devices_by_id[meter]["gateway_id"] = "GW-001"
+    users.devices_by_id["GW-002"]["revoked"] = True
+    users.devices_by_id[fleet.sensors[0].device_id]["kind"] = "gateway"
+    calls = users.calls["register"]
+    with pytest.raises(RegistrationError, match=(
+            f"3 device.*GW-002 is revoked; expected meter {meter} behind GW-004, found it behind GW-001; "
+            f"expected {fleet.sensors[0].device_id} a sensor, found a gateway")):
+        await register_fleet(users, fleet)  # type: ignore[arg-type]
+    assert users.calls["register"] == calls and len(fleet_devices(fleet)) == 154  # nothing registered when refused
+
+    unrenewable = _Users(renews=False)
+    await register_fleet(unrenewable, fleet)  # type: ignore[arg-type]
+    with pytest.raises(RegistrationError, match=r"POST /api/v1/devices/SEN-F-\d\d-\d{3}/secret.*404"):
+        await register_fleet(unrenewable, fleet)  # type: ignore[arg-type]
 
 
 def test_process_reads_gateway_records_and_refuses_malformed_ones(
@@ -300,7 +435,7 @@ def test_process_reads_gateway_records_and_refuses_malformed_ones(
     processor = ReadingDecoder(catalogue, catalogue.by_id)
     injections = plan_injections(fleet, DAY, seed=7)
     avro = avro_of(catalogue)
-    _, records = interval_messages(fleet, day[0], injections, avro)
+    _, records = IntervalMessages(fleet, injections, avro, len(day))(day[0])
     for record in records:
         expected = [catalogue.validate("com.smartgrid.meter.reading", reading) for reading in record.readings]
         assert processor.decode(kafka_event(record.record.value)).datums == expected

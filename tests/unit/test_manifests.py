@@ -312,3 +312,100 @@ def test_configmap_values_must_be_strings(schemas: Schemas) -> None:
     """Unquoted numbers in a ConfigMap are rejected, as the API server does."""
     doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"n": 10}}
     assert _schema_errors(doc, schemas)
+
+
+# --- the functions' Services: what they reference exists, identity is wired -------------------------
+
+SERVICE_KEY = ("serving.knative.dev/v1", "Service")
+CONFIG_MAP = "smartgrid-config"
+# Functions that look devices up in the users service's registry, with their own OAuth client
+# (shared/auth/wiring.py own_token; client id function-<name>, role registry-reader).
+REGISTRY_READERS = {"ingest", "process", "detect", "analytics"}
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    """The Knative Services of the manifests by name."""
+    return {doc["metadata"]["name"]: doc for _, _, doc in DOCUMENTS
+            if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) == SERVICE_KEY}
+
+
+def _container(service: dict[str, Any]) -> dict[str, Any]:
+    (container,) = service["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _env(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A Service's environment variables by name."""
+    return {entry["name"]: entry for entry in _container(service).get("env", [])}
+
+
+def _service_refs(node: Any) -> list[str]:
+    """Names of every `ref` to a Knative Service anywhere under `node`."""
+    if isinstance(node, list):
+        return [name for item in node for name in _service_refs(item)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    ref = node.get("ref")
+    if isinstance(ref, dict) and ref.get("kind") == "Service" and ref.get("apiVersion", SERVICE_KEY[0]) == SERVICE_KEY[0]:
+        found.append(ref["name"])
+    return found + [name for key, value in node.items() if key != "ref" for name in _service_refs(value)]
+
+
+SERVICES = _services()
+
+
+def test_every_referenced_service_is_defined() -> None:
+    """Triggers, sources and dead-letter sinks point at Knative Services that knative/ defines."""
+    missing = sorted({f"{doc['kind']}/{doc['metadata']['name']} -> {name}"
+                      for _, _, doc in DOCUMENTS if isinstance(doc, dict)
+                      for name in _service_refs(doc.get("spec")) if name not in SERVICES})
+    assert not missing, f"refs to Services knative/services/ does not define: {missing}"
+
+
+def test_config_map_keys_exist() -> None:
+    """Every configMapKeyRef of a Service names a key of the smartgrid-config ConfigMap."""
+    (config,) = [doc for _, _, doc in DOCUMENTS if doc.get("kind") == "ConfigMap"
+                 and doc["metadata"]["name"] == CONFIG_MAP]
+    missing = [f"{name}: {var} -> {ref['key']}" for name, service in SERVICES.items()
+               for var, entry in _env(service).items()
+               for ref in [(entry.get("valueFrom") or {}).get("configMapKeyRef")] if ref
+               if ref["name"] != CONFIG_MAP or ref["key"] not in config["data"]]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_verifies_tokens_of_the_issuer(name: str) -> None:
+    """Each function gets the issuer (and, but for the issuer itself, the cluster-local JWKS) from the
+    ConfigMap, and K_SINK: its guard reports refused requests to the broker as audit events."""
+    env = _env(SERVICES[name])
+    assert env["SMARTGRID_AUTH_ISSUER"]["valueFrom"] == {"configMapKeyRef": {"name": CONFIG_MAP, "key": "auth-issuer"}}
+    if name != "users":
+        assert env["SMARTGRID_AUTH_JWKS_URL"]["valueFrom"] == {
+            "configMapKeyRef": {"name": CONFIG_MAP, "key": "auth-jwks-url"}}
+    assert env["K_SINK"]["value"].startswith("http://kafka-broker-ingress.knative-eventing.svc.cluster.local/")
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_registry_readers_have_their_own_client(name: str) -> None:
+    """Registry readers get SMARTGRID_CLIENT_ID/SECRET from their Secret smartgrid-client-<name>; others none."""
+    env = _env(SERVICES[name])
+    if name not in REGISTRY_READERS:
+        assert "SMARTGRID_CLIENT_ID" not in env and "SMARTGRID_CLIENT_SECRET" not in env
+        return
+    for var, key in (("SMARTGRID_CLIENT_ID", "client-id"), ("SMARTGRID_CLIENT_SECRET", "client-secret")):
+        assert env[var]["valueFrom"] == {"secretKeyRef": {"name": f"smartgrid-client-{name}", "key": key}}
+
+
+def test_users_service_wiring() -> None:
+    """The issuer has its database and its signing keys: the Secret mounted read-only as a whole folder
+    (no subPath, so a rotated Secret reaches the pod) at SMARTGRID_AUTH_KEYS_DIR."""
+    users = SERVICES["users"]
+    env = _env(users)
+    assert env["FUNCTION"]["value"] == "users"
+    assert env["SMARTGRID_DSN_USERS"]["valueFrom"] == {"secretKeyRef": {"name": "smartgrid-db-users", "key": "dsn"}}
+    volumes = {v["name"]: v for v in users["spec"]["template"]["spec"]["volumes"]}
+    (mount,) = [m for m in _container(users)["volumeMounts"]
+                if volumes[m["name"]].get("secret", {}).get("secretName") == "smartgrid-auth-keys"]
+    assert mount["mountPath"] == env["SMARTGRID_AUTH_KEYS_DIR"]["value"]
+    assert mount.get("readOnly") is True and "subPath" not in mount

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from local.functions import Function
 from local.servers.process import ManagedProcess, free_port
 from shared.cloudevents import to_http_binary
+from tests.identity import Identity
 from tests.integration.analytics.test_cache import meter_event
 from tests.integration.analytics.test_latest import at
 
@@ -24,14 +25,15 @@ SOURCE = Path(__file__).resolve().parents[3] / "functions" / "analytics" / "main
 
 
 @pytest.fixture
-def start_function(domain_dsns: dict[str, str], memcached_url: str, tmp_path: Path) -> Iterator[Callable[[], tuple[ManagedProcess, str]]]:
+def start_function(domain_dsns: dict[str, str], memcached_url: str, identity: Identity,
+                   tmp_path: Path) -> Iterator[Callable[[], tuple[ManagedProcess, str]]]:
     """Starts the analytics function on a free port (memcached, no Redis, counters flushed hourly only)."""
     started: list[ManagedProcess] = []
 
     def start() -> tuple[ManagedProcess, str]:
         port = free_port()
         env = {"SMARTGRID_DSN_ANALYTICS": domain_dsns["analytics"], "SMARTGRID_MEMCACHED_URL": memcached_url,
-               "SMARTGRID_REDIS_URL": "", "SMARTGRID_WRITE_BEHIND_INTERVAL": "3600"}
+               "SMARTGRID_REDIS_URL": "", "SMARTGRID_WRITE_BEHIND_INTERVAL": "3600", **identity.env}
         process = Function("analytics", SOURCE).process(port, "http://127.0.0.1:9/", env, tmp_path / "analytics.log")
         process.start(port)
         started.append(process)
@@ -43,15 +45,16 @@ def start_function(domain_dsns: dict[str, str], memcached_url: str, tmp_path: Pa
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client session."""
-    async with aiohttp.ClientSession() as session:
+async def http(identity: Identity) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client session: a viewer reading the API, the data plane delivering the events (`post`)."""
+    async with aiohttp.ClientSession(headers=identity.headers("viewer")) as session:
+        session.delivery = identity.delivery  # type: ignore[attr-defined]
         yield session
 
 
 async def post(http: aiohttp.ClientSession, base: str, meter: str, *readings: tuple[int, float]) -> None:
     headers, body = to_http_binary(meter_event(meter, *readings))
-    async with http.post(f"{base}/", data=body, headers=headers) as response:
+    async with http.post(f"{base}/", data=body, headers={**headers, **http.delivery}) as response:  # type: ignore[attr-defined]
         assert response.status == 200, await response.text()
 
 

@@ -26,6 +26,7 @@ from shared.readings.rows import meter_row
 from shared.readings.store import METER_READINGS, ReadingStore, prepare_connection
 from shared.stores import redis
 from shared.stores.postgres import Database
+from tests.identity import Identity
 from tests.integration.analytics.test_aggregates import START, check, readings
 from tests.integration.readings_api.service import readings_service
 
@@ -35,9 +36,10 @@ DAY = START.replace(hour=0, minute=0)
 
 
 @pytest.fixture(scope="module")
-async def readings_url(domain_dsns: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def readings_url(domain_dsns: dict[str, str], identity: Identity,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """The readings API of a running readings function on this session's `smartgrid` database."""
-    async with readings_service(domain_dsns["smartgrid"], tmp_path_factory.mktemp("readings") / "log") as url:
+    async with readings_service(domain_dsns["smartgrid"], identity, tmp_path_factory.mktemp("readings") / "log") as url:
         yield url
 
 

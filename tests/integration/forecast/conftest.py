@@ -15,6 +15,7 @@ import pytest
 
 from local.functions import Function
 from local.servers.process import free_port
+from tests.identity import Endpoint, Identity
 from tests.integration.eventing.subscriber import Subscriber
 from tests.unit.synthetic_load import synthetic_load
 
@@ -81,16 +82,17 @@ def seeded(domain_dsns: dict[str, str]) -> Seeded:
 
 
 @pytest.fixture
-async def forecast(broker: Subscriber, domain_dsns: dict[str, str], seeded: Seeded,
-                   tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of the forecast function (few boosting iterations) running under functions-framework."""
+async def forecast(broker: Subscriber, domain_dsns: dict[str, str], seeded: Seeded, identity: Identity,
+                   tmp_path: Path) -> AsyncIterator[Endpoint]:
+    """The forecast function (few boosting iterations) running under functions-framework, called by an admin
+    (who may run its jobs and read its API)."""
     env = {"SMARTGRID_DSN_ANALYTICS": domain_dsns["analytics"], "SMARTGRID_FORECAST_MAX_ITER": "60",
            "SMARTGRID_RETRY_INITIAL_DELAY": "0.01", "SMARTGRID_RETRY_MAX_DELAY": "0.05",
-           "SMARTGRID_BREAKER_FAILURES": "100"}
+           "SMARTGRID_BREAKER_FAILURES": "100", **identity.env}
     port = free_port()
     process = Function("forecast", SOURCE).process(port, f"{broker.url}/broker", env, tmp_path / "forecast.log")
     await asyncio.to_thread(process.start, port)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Endpoint(f"http://127.0.0.1:{port}", identity.headers("admin", subject="alice"))
     finally:
         await asyncio.to_thread(process.stop)

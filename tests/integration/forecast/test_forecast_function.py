@@ -13,6 +13,7 @@ from aiohttp import web
 from shared.cloudevents import PING_EVENT_TYPE, CloudEvent, new_event, to_http_binary
 from shared.forecast.service.events import FORECAST_EVENT_TYPE
 from shared.validation.catalogue import Catalogue
+from tests.identity import Endpoint, Identity
 from tests.integration.eventing.subscriber import Subscriber
 from tests.integration.forecast.conftest import Seeded
 
@@ -24,14 +25,15 @@ def ping(job: Any, time: datetime, id: str = "ping-1") -> CloudEvent:
                      time=time.isoformat().replace("+00:00", "Z"))
 
 
-async def post(url: str, event: CloudEvent) -> tuple[int, dict]:
+async def post(endpoint: Endpoint, event: CloudEvent) -> tuple[int, dict]:
     headers, body = to_http_binary(event)
-    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+    async with aiohttp.ClientSession() as session, session.post(
+            endpoint.url, data=body, headers={**headers, **endpoint.headers}) as response:
         return response.status, await response.json()
 
 
-async def get(url: str) -> tuple[int, dict, str | None]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
+async def get(endpoint: Endpoint, path: str) -> tuple[int, dict, str | None]:
+    async with aiohttp.ClientSession() as session, session.get(endpoint.url + path, headers=endpoint.headers) as response:
         return response.status, await response.json(), response.headers.get("Cache-Control")
 
 
@@ -62,7 +64,7 @@ def forecast_rows(dsn: str) -> list[tuple]:
 
 
 async def test_train_train_again_issue_and_serve(
-    forecast: str, broker: Subscriber, domain_dsns: dict[str, str], seeded: Seeded
+    forecast: Endpoint, broker: Subscriber, domain_dsns: dict[str, str], seeded: Seeded
 ) -> None:
     dsn, now = domain_dsns["analytics"], datetime.now(UTC).replace(second=0, microsecond=0)
     status, answer = await post(forecast, ping("train", now))
@@ -106,7 +108,7 @@ async def test_train_train_again_issue_and_serve(
         assert data["entity_id"] == entity_id and data["day"] == tomorrow.isoformat() and data["model_version"] == 2
         assert len(data["forecast_kw"]) == 96 and all(value is not None for value in data["baseline_kw"])
 
-    status, served, cache = await get(f"{forecast}/api/v1/forecasts/feeders/fc-f1")
+    status, served, cache = await get(forecast, "/api/v1/forecasts/feeders/fc-f1")
     assert status == 200 and cache == "max-age=300", served
     assert (served["day"], served["model_version"], len(served["quarters"])) == (tomorrow.isoformat(), 2, 96)
     assert datetime.fromisoformat(served["issued_at"]) == now
@@ -114,7 +116,7 @@ async def test_train_train_again_issue_and_serve(
     assert datetime.fromisoformat(first["ts"]) == midnight and first["forecast_kw"] > 0 and first["baseline_kw"] > 0
     assert served["quarters"][0]["forecast_kw"] == events["fc-f1"].json()["forecast_kw"][0]
 
-    status, versions, _ = await get(f"{forecast}/api/v1/forecasts/regions/fc-north/models")
+    status, versions, _ = await get(forecast, "/api/v1/forecasts/regions/fc-north/models")
     assert status == 200 and [v["version"] for v in versions["versions"]] == [1, 2], versions
     assert all(v["model_mae_kw"] > 0 and v["baseline_mae_kw"] > 0 and "skill" in v for v in versions["versions"])
 
@@ -125,7 +127,7 @@ async def test_train_train_again_issue_and_serve(
     assert {r.event.id for r in again} == {e.id for e in events.values()}, "and emits the same event ids"
 
 
-async def test_bad_pings_and_requests_are_refused(forecast: str, broker: Subscriber) -> None:
+async def test_bad_pings_and_requests_are_refused(forecast: Endpoint, broker: Subscriber) -> None:
     now = datetime.now(UTC)
     for job in ("retrain", None, 7):
         status, answer = await post(forecast, ping(job, now))
@@ -134,15 +136,28 @@ async def test_bad_pings_and_requests_are_refused(forecast: str, broker: Subscri
     assert (status, answer["field"]) == (400, "type"), answer
 
     for path in ("feeders/fc-nowhere", "feeders/fc-nowhere/models", "regions/fc-nowhere", "meters/fc-f1"):
-        status, answer, _ = await get(f"{forecast}/api/v1/forecasts/{path}")
+        status, answer, _ = await get(forecast, f"/api/v1/forecasts/{path}")
         assert (status, answer["field"]) == (404, "path"), (path, answer)
     for day in ("tomorrow", "2026-13-01", "20261122"):
-        status, answer, _ = await get(f"{forecast}/api/v1/forecasts/feeders/fc-f1?day={day}")
+        status, answer, _ = await get(forecast, f"/api/v1/forecasts/feeders/fc-f1?day={day}")
         assert (status, answer["field"]) == (400, "day"), (day, answer)
 
 
+async def test_training_runs_only_for_its_pingsource_or_an_admin(forecast: Endpoint, identity: Identity) -> None:
+    ping_of_nobody = ping("train", datetime.now(UTC), "ping-forbidden")
+    for headers, status in ((identity.headers("viewer"), 403), (identity.headers("operator"), 403),
+                            (identity.headers("analyst"), 403), (identity.device("gw-1", "gateway"), 403),
+                            ({}, 401), ({"Authorization": "Bearer x.y.z"}, 401),
+                            (identity.headers("registry-reader", kind="service"), 403)):
+        code, answer = await post(Endpoint(forecast.url, headers), ping_of_nobody)
+        assert (code, answer["field"]) == (status, "authorization"), (headers, answer)
+    viewer = Endpoint(forecast.url, identity.headers("viewer"))
+    assert (await get(viewer, "/api/v1/forecasts/feeders/fc-nowhere"))[0] == 404, "a viewer reads the API"
+    assert (await get(Endpoint(forecast.url, {}), "/api/v1/forecasts/feeders/fc-f1"))[0] == 401
+
+
 async def test_redelivered_pings_and_an_unavailable_broker(
-    forecast: str, broker: Subscriber, seeded: Seeded
+    forecast: Endpoint, broker: Subscriber, seeded: Seeded
 ) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     status, first = await post(forecast, ping("train", now, "ping-train"))

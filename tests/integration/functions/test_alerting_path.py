@@ -30,8 +30,8 @@ async def get_json(http: aiohttp.ClientSession, url: str, **params: str) -> tupl
         return response.status, await response.json()
 
 
-async def post_json(http: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, Any]:
-    async with http.post(url, json=body) as response:
+async def post_json(http: aiohttp.ClientSession, url: str, body: Any, **headers: str) -> tuple[int, Any]:
+    async with http.post(url, json=body, headers=headers) as response:
         return response.status, await response.json()
 
 
@@ -52,26 +52,33 @@ async def wait_for_alerts(http, url: str, device: str, count: int, timeout_s: fl
     raise AssertionError(f"expected {count} open alerts of {device}, found {found}")
 
 
-async def test_a_violating_reading_raises_one_alert_that_operators_acknowledge_and_clear(platform, http) -> None:
+async def test_a_violating_reading_raises_one_alert_that_operators_acknowledge_and_clear(
+    platform, http, devices, platform_identity
+) -> None:
     alerts = platform["alerts"]
     assert alerts.endswith("/api/v1/alerts")
     device = f"s-{uuid.uuid4().hex[:8]}"
     for offset in (-3, -2, -1):  # three readings of the same excursion: one alert
         reading = sensor_data(device, timestamp=now(offset), frequency_hz=49.0, current_a={"l1": 330.0},
                               rated_current_a=200.0, temperature_c=112.0)
-        assert (await post_binary(http, platform["ingest"], SENSOR, reading))[0] == 202
+        assert (await post_binary(devices, SENSOR, reading))[0] == 202
     found = await wait_for_alerts(http, alerts, device, 3)
     assert sorted((a["rule_id"], a["severity"]) for a in found) == [
         ("frequency", "critical"), ("hot-spot", "critical"), ("overload", "warning")]
     frequency = next(a for a in found if a["rule_id"] == "frequency")
     one = f"{alerts}/{frequency['alert_id']}"
 
-    status, body = await post_json(http, f"{one}/acknowledge", {"by": "alice"})
+    alice = platform_identity.headers("operator", subject="alice")
+    bob = platform_identity.headers("admin", subject="bob")
+    viewer = platform_identity.headers("viewer", subject="vera")
+    status, body = await post_json(http, f"{one}/acknowledge", {}, **viewer)
+    assert (status, body["error"]) == (403, "insufficient_scope"), "a viewer only reads"
+    status, body = await post_json(http, f"{one}/acknowledge", {"by": "mallory"}, **alice)
     assert (status, body["alert_id"], body["status"], body["acknowledged_by"]) == (
-        200, frequency["alert_id"], "acknowledged", "alice")
-    status, body = await post_json(http, f"{one}/acknowledge", {"by": "alice"})
+        200, frequency["alert_id"], "acknowledged", "alice"), "the actor is the token's subject, never the body's"
+    status, body = await post_json(http, f"{one}/acknowledge", {}, **alice)
     assert (status, body["field"]) == (409, "status")
-    status, body = await post_json(http, f"{one}/clear", {"by": "bob"})
+    status, body = await post_json(http, f"{one}/clear", {}, **bob)
     assert (status, body["status"], body["cleared_by"]) == (200, "cleared", "bob")
     status, history = await get_json(http, f"{one}/history")
     assert status == 200 and [h["change"] for h in history] == ["raised", "acknowledged", "cleared"]
@@ -84,17 +91,17 @@ async def test_a_violating_reading_raises_one_alert_that_operators_acknowledge_a
     ({"since": "yesterday"}, "since"),
     ({"limit": "0"}, "limit"),
 ])
-async def test_bad_filters_get_400_naming_the_parameter(platform, http, params: dict, field: str) -> None:
+async def test_bad_filters_get_400_naming_the_parameter(platform, http, devices, params: dict, field: str) -> None:
     status, body = await get_json(http, platform["alerts"], **params)
     assert (status, body["field"]) == (400, field)
 
 
-async def test_unknown_alerts_and_bad_bodies(platform, http) -> None:
+async def test_unknown_alerts_and_bad_bodies(platform, http, devices) -> None:
     alerts = platform["alerts"]
     status, body = await get_json(http, f"{alerts}/nope:nothing:1")
     assert (status, body["field"]) == (404, "alert_id")
     status, body = await post_json(http, f"{alerts}/nope:nothing:1/acknowledge", {})
-    assert (status, body["field"]) == (400, "by")
+    assert (status, body["field"]) == (404, "alert_id")
 
 
 def minutes_ago(minutes: float) -> str:
@@ -132,13 +139,13 @@ def readings_breaking_each_rule(tag: str) -> dict[str, tuple[str, list[tuple[str
             for rule, readings in cases.items()}
 
 
-async def test_each_rule_raises_exactly_one_alert_and_notifies(platform, domain_dsns, http) -> None:
+async def test_each_rule_raises_exactly_one_alert_and_notifies(platform, domain_dsns, http, devices) -> None:
     cases = readings_breaking_each_rule(uuid.uuid4().hex[:6])
     for _, readings in cases.values():
         for type_, data in readings:
-            assert (await post_binary(http, platform["ingest"], type_, data))[0] == 202
+            assert (await post_binary(devices, type_, data))[0] == 202
     # A later reading of another device moves the event-time clock: the silent device is swept.
-    assert (await post_binary(http, platform["ingest"], SENSOR, sensor_data(f"clock-{uuid.uuid4().hex[:6]}")))[0] == 202
+    assert (await post_binary(devices, SENSOR, sensor_data(f"clock-{uuid.uuid4().hex[:6]}")))[0] == 202
     # Replaying hours of history also raises (and clears) missing data on the way: wait for the end state.
     raised = {}
     for rule, (device, _) in cases.items():

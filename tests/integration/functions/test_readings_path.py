@@ -11,12 +11,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import psycopg
 import pytest
 
 from shared.cloudevents import new_event, to_http_binary, to_structured
-from tests.integration.functions.conftest import wait_until
+from tests.integration.platform import Devices, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -44,38 +43,37 @@ def count(dsn: str, table: str, column: str, value: str) -> int:
         return conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (value,)).fetchone()[0]
 
 
-async def post(http: aiohttp.ClientSession, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    async with http.post(url, data=data, headers=headers) as response:
-        return response.status, await response.json()
-
-
-async def post_binary(http, url: str, type_: str, data: dict, id: str | None = None) -> tuple[int, dict]:
+async def post_binary(devices: Devices, type_: str, data: dict, id: str | None = None) -> tuple[int, dict]:
+    """POST one binary-mode event to ingest as the device it names."""
     headers, body = to_http_binary(new_event(type_, "/tests/devices", id or uuid.uuid4().hex, data))
-    return await post(http, url, body, headers)
+    return await devices.post(body, headers)
 
 
-async def test_binary_mode_reading_is_stored(platform, domain_dsns, http) -> None:
+async def test_binary_mode_reading_is_stored(platform, domain_dsns, http, devices) -> None:
     device = f"s-{uuid.uuid4().hex[:8]}"
-    assert await post_binary(http, platform["ingest"], SENSOR, sensor_data(device)) == (202, {"accepted": 1})
+    assert await post_binary(devices, SENSOR, sensor_data(device)) == (202, {"accepted": 1})
     await wait_until(lambda: count(domain_dsns["smartgrid"], "sensor_readings", "device_id", device) == 1)
 
 
-async def test_structured_mode_reading_is_stored(platform, domain_dsns, http) -> None:
+async def test_structured_mode_reading_is_stored(platform, domain_dsns, http, devices) -> None:
     meter = f"m-{uuid.uuid4().hex[:8]}"
     document = to_structured(new_event(METER, "/tests/meters", uuid.uuid4().hex, meter_data(meter)))
-    status, body = await post(http, platform["ingest"], json.dumps(document).encode(),
+    status, body = await devices.post(json.dumps(document).encode(),
                               {"content-type": "application/cloudevents+json"})
     assert (status, body) == (202, {"accepted": 1})
     await wait_until(lambda: count(domain_dsns["smartgrid"], "meter_readings", "meter_id", meter) == 1)
 
 
-async def test_batch_mode_reports_each_rejected_event_and_forwards_the_rest(platform, domain_dsns, http) -> None:
+async def test_batch_mode_reports_each_rejected_event_and_forwards_the_rest(platform, domain_dsns, http, devices) -> None:
     good = [f"m-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    gateway = f"gw-{uuid.uuid4().hex[:8]}"
+    await devices.register({"device_id": gateway, "kind": "gateway"},
+                           *({"device_id": m, "kind": "meter", "gateway_id": gateway} for m in [*good, "x"]))
     events = [to_structured(new_event(METER, "/tests", uuid.uuid4().hex, meter_data(m))) for m in good]
     events.insert(1, to_structured(new_event(METER, "/tests", "bad-1", {**meter_data("x"), "registers": {}})))
     events.append({"specversion": "1.0", "id": "bad-2", "source": "/tests"})
-    status, body = await post(http, platform["ingest"], json.dumps(events).encode(),
-                              {"content-type": "application/cloudevents-batch+json"})
+    status, body = await devices.post(json.dumps(events).encode(), {"content-type": "application/cloudevents-batch+json"},
+                                      sender=devices.identity.device(gateway, "gateway"))
     assert status == 400
     assert body["accepted"] == 3
     assert [(r["index"], r["field"]) for r in body["rejected"]] == [(1, "data.registers.1.8.0"), (4, "type")]
@@ -107,9 +105,9 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("headers", "body", "field"), BAD_INPUT)
 async def test_bad_input_gets_400_naming_the_field_and_stores_nothing(
-    platform, domain_dsns, http, headers: dict[str, str], body: bytes, field: str
+    platform, domain_dsns, http, devices, headers: dict[str, str], body: bytes, field: str
 ) -> None:
-    status, answer = await post(http, platform["ingest"], body, headers)
+    status, answer = await devices.post(body, headers)
     assert status == 400, answer
     rejected = answer["rejected"][0] if "rejected" in answer else answer
     assert rejected["field"] == field
@@ -117,11 +115,11 @@ async def test_bad_input_gets_400_naming_the_field_and_stores_nothing(
     assert count(domain_dsns["smartgrid"], "sensor_readings", "device_id", "BAD") == 0
 
 
-async def test_a_reading_sent_twice_is_stored_once(platform, domain_dsns, http) -> None:
+async def test_a_reading_sent_twice_is_stored_once(platform, domain_dsns, http, devices) -> None:
     device = f"s-{uuid.uuid4().hex[:8]}"
     data = sensor_data(device)
     for event_id in ("first", "first", "resent-with-another-id"):
-        assert (await post_binary(http, platform["ingest"], SENSOR, data, id=event_id))[0] == 202
+        assert (await post_binary(devices, SENSOR, data, id=event_id))[0] == 202
     await wait_until(lambda: count(domain_dsns["smartgrid"], "sensor_readings", "device_id", device) == 1)
     headers, body = to_http_binary(new_event(SENSOR, "/tests", "first", data, partitionkey=device))
     async with http.post(platform["broker"], data=body, headers=headers) as response:  # a broker redelivery
@@ -138,13 +136,13 @@ def _process_pid(state_dir: str) -> int | None:
     return int(found.stdout.split()[0]) if found.stdout.split() else None
 
 
-async def test_process_killed_mid_stream_stores_every_reading_exactly_once(platform, domain_dsns, http) -> None:
+async def test_process_killed_mid_stream_stores_every_reading_exactly_once(platform, domain_dsns, http, devices) -> None:
     site = f"site-kill-{uuid.uuid4().hex[:6]}"
     meters = [f"k-{uuid.uuid4().hex[:8]}" for _ in range(40)]
     sent = 0
     for index, meter in enumerate(meters):
         readings = [{**meter_data(meter, minutes_ago=m), "site_id": site} for m in range(50)]
-        status, _ = await post_binary(http, platform["ingest"], BATCH, {"gateway_id": "gw-kill", "readings": readings})
+        status, _ = await post_binary(devices, BATCH, {"gateway_id": "gw-kill", "readings": readings})
         assert status == 202
         sent += len(readings)
         if index == 10:
@@ -165,7 +163,7 @@ async def test_process_killed_mid_stream_stores_every_reading_exactly_once(platf
     assert _process_pid(platform["state_dir"]) not in (None, killed)  # it was restarted by the activator
 
 
-async def test_permanent_error_is_dead_lettered_and_replayed_once_fixed(platform, domain_dsns, pg_admin_dsn, http) -> None:
+async def test_permanent_error_is_dead_lettered_and_replayed_once_fixed(platform, domain_dsns, pg_admin_dsn, http, devices) -> None:
     meter = f"d-{uuid.uuid4().hex[:8]}"
     admin_on_data = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=psycopg.conninfo.conninfo_to_dict(
         domain_dsns["smartgrid"])["dbname"])
@@ -173,7 +171,7 @@ async def test_permanent_error_is_dead_lettered_and_replayed_once_fixed(platform
     with psycopg.connect(admin_on_data, autocommit=True) as conn:  # an operator's constraint the reading breaks
         conn.execute(f"ALTER TABLE meter_readings ADD CONSTRAINT {constraint} CHECK (import_kwh < 1000000) NOT VALID")
     try:
-        status, _ = await post_binary(http, platform["ingest"], METER, meter_data(meter, **{"1.8.0": 5_000_000.0}))
+        status, _ = await post_binary(devices, METER, meter_data(meter, **{"1.8.0": 5_000_000.0}))
         assert status == 202
         letters = await wait_until(lambda: constraint in _dlq(platform, "list") and _dlq(platform, "list"))
         assert constraint in letters and "422" in letters

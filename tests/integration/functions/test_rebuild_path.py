@@ -14,21 +14,21 @@ import psycopg
 import pytest
 
 from local.state import PlatformState
-from tests.integration.functions.conftest import SMARTGRID
 from tests.integration.functions.test_analytics_path import reading
 from tests.integration.functions.test_readings_path import BATCH, post_binary
+from tests.integration.platform import SMARTGRID
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a_rebuild_restores_lost_points_from_the_readings_the_platform_stored(platform, http) -> None:
+async def test_a_rebuild_restores_lost_points_from_the_readings_the_platform_stored(platform, http, devices) -> None:
     state = PlatformState.load(Path(platform["state_dir"]))
     assert state.endpoints["readings"].endswith("/api/v1/readings")
     meter, feeder = f"m-{uuid.uuid4().hex[:8]}", f"F-{uuid.uuid4().hex[:6]}"
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     batch = {"gateway_id": "gw-rebuild", "readings": [reading(meter, feeder, hour + timedelta(minutes=m), kwh)
                                                       for m, kwh in ((0, 100.0), (20, 101.5), (35, 103.0))]}
-    assert (await post_binary(http, platform["ingest"], BATCH, batch))[0] == 202
+    assert (await post_binary(devices, BATCH, batch))[0] == 202
     window = {"from": hour.isoformat(), "to": (hour + timedelta(hours=1)).isoformat()}
 
     async def energy() -> float | None:

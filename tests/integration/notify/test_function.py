@@ -15,6 +15,7 @@ from local.servers.process import free_port
 from local.servers.webhook import WebhookReceiver
 from shared.cloudevents import CloudEvent, new_event, to_http_binary
 from tests.conftest import LocalMail
+from tests.identity import Endpoint, Identity
 from tests.integration.notify.conftest import (
     BOSS,
     CHANNELS,
@@ -36,28 +37,29 @@ FILE = {
 
 
 @pytest.fixture
-async def notify(notify_env: Callable[..., dict[str, str]], tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of the notify function running under functions-framework."""
-    env = notify_env(FILE)
+async def notify(notify_env: Callable[..., dict[str, str]], identity: Identity, tmp_path: Path) -> AsyncIterator[Endpoint]:
+    """The notify function running under functions-framework, with the data plane's token."""
+    env = {**notify_env(FILE), **identity.env}
     port = free_port()
     process = Function("notify", SOURCE).process(port, env["K_SINK"], env, tmp_path / "notify.log")
     await asyncio.to_thread(process.start, port)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Endpoint(f"http://127.0.0.1:{port}", identity.delivery)
     finally:
         await asyncio.to_thread(process.stop)
 
 
-async def post(url: str, event: CloudEvent) -> tuple[int, dict[str, Any]]:
+async def post(endpoint: Endpoint, event: CloudEvent) -> tuple[int, dict[str, Any]]:
     headers, body = to_http_binary(event)
-    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+    async with aiohttp.ClientSession() as session, session.post(
+            endpoint.url, data=body, headers={**headers, **endpoint.headers}) as response:
         return response.status, await response.json()
 
 
 async def test_alerts_ticks_and_redeliveries_over_http(
-    notify: str, mail_sink: LocalMail, webhook_receiver: WebhookReceiver,
+    notify: Endpoint, mail_sink: LocalMail, webhook_receiver: WebhookReceiver,
 ) -> None:
-    async with aiohttp.ClientSession() as session, session.get(notify) as probe:
+    async with aiohttp.ClientSession() as session, session.get(notify.url) as probe:
         assert probe.status == 200
 
     critical = alert_event()
@@ -96,7 +98,7 @@ async def test_alerts_ticks_and_redeliveries_over_http(
     assert len(mail_to(mail_sink, unattended.json()["alert_id"], BOSS)) == 1
 
 
-async def test_a_bad_event_is_answered_400(notify: str) -> None:
+async def test_a_bad_event_is_answered_400(notify: Endpoint) -> None:
     event = alert_event()
     broken = new_event(event.type, event.source, "bad-1", {**event.json(), "severity": "fatal"})
     status, answer = await post(notify, broken)

@@ -20,6 +20,7 @@ from shared.readings.store import (
 )
 from shared.stores.postgres import Database
 from shared.validation.catalogue import Catalogue
+from tests.identity import Identity
 from tests.integration.readings_api.service import readings_service
 
 pytestmark = pytest.mark.integration
@@ -49,14 +50,16 @@ async def stored(domain_dsns: dict[str, str], prefix: str) -> dict[str, list[dic
 
 
 @pytest.fixture(scope="module")
-async def api(domain_dsns: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with readings_service(domain_dsns["smartgrid"], tmp_path_factory.mktemp("readings") / "log") as url:
+async def api(domain_dsns: dict[str, str], identity: Identity,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with readings_service(domain_dsns["smartgrid"], identity, tmp_path_factory.mktemp("readings") / "log") as url:
         yield url
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+async def http(identity: Identity) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client with an analyst's token."""
+    async with aiohttp.ClientSession(headers=identity.headers("analyst")) as session:
         yield session
 
 
@@ -150,11 +153,18 @@ async def test_bad_parameters_answer_400_naming_the_parameter(
     assert status == 400 and body["field"] == field, body
 
 
-async def test_unknown_paths_answer_404_and_other_methods_405(api: str, http: aiohttp.ClientSession) -> None:
+async def test_unknown_paths_answer_404_other_methods_403_and_other_roles_403(
+    api: str, http: aiohttp.ClientSession, identity: Identity
+) -> None:
     for path in ("", "/", "/feeders", "/meters/m1/history"):
         status, body = await get(http, f"{api}{path}")
         assert (status, body["field"]) == (404, "path"), path
     async with http.post(f"{api}/meters", data=b"{}") as response:
-        assert response.status == 405 and (await response.json())["field"] == "method"
+        assert response.status == 403 and (await response.json())["field"] == "authorization", "no rule: denied"
+    for token in (identity.headers("viewer"), identity.headers("operator"), identity.device("s-1", "sensor")):
+        async with http.get(f"{api}/meters", headers=token) as response:
+            assert response.status == 403 and (await response.json())["error"] == "insufficient_scope"
+    async with http.get(f"{api}/meters", headers={"Authorization": "Bearer not-a-jwt"}) as response:
+        assert response.status == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     status, body = await get(http, api.replace("/api/v1/readings", "/healthz"))
     assert (status, body) == (200, {"status": "ok"})
