@@ -41,15 +41,6 @@ API_TIMEOUT_S = 30.0
 MAX_AUDIT_LIMIT = 1000
 
 
-class AdminClient(UsersClient):
-    """The users service's admin API with the calls only the command line makes."""
-
-    async def devices(self, *, kind: str | None = None, gateway: str | None = None) -> list[dict[str, Any]]:
-        """Registered devices, optionally of one kind or behind one gateway."""
-        params = {name: value for name, value in (("kind", kind), ("gateway", gateway)) if value is not None}
-        return (await self._call("GET", "/api/v1/devices", params=params))["devices"]
-
-
 def cli_token_if_any(settings: Settings) -> ServiceToken | None:
     """The command line's token (local/users_client.py `cli_token`), or None when it has no client: neither
     SMARTGRID_CLIENT_ID / _SECRET with SMARTGRID_AUTH_ISSUER nor a running platform (APIs then answer 401)."""
@@ -100,6 +91,10 @@ def _add_devices(commands: argparse._SubParsersAction) -> None:
     register.add_argument("--kind", required=True, choices=DEVICE_KINDS)
     register.add_argument("--gateway", metavar="GW", help="a meter's gateway (its readings come through it)")
     register.set_defaults(command=_devices_register)
+    renew = actions.add_parser("renew-secret", help="give a device a new client secret (printed once; the old "
+                                                    "one stops working)")
+    renew.add_argument("id")
+    renew.set_defaults(command=_devices_renew_secret)
     revoke = actions.add_parser("revoke", help="revoke a device: its secret no longer takes tokens")
     revoke.add_argument("id")
     revoke.set_defaults(command=_devices_revoke)
@@ -161,12 +156,23 @@ def _devices_register(args: argparse.Namespace, settings: Settings) -> int:
     behind = f" behind gateway {device['gateway_id']}" if device.get("gateway_id") else ""
     print(f"registered {device['kind']} {device['device_id']}{behind}")
     if "client_secret" in device:
-        print(f"client id:     {device['client_id']}")
-        print(f"client secret: {device['client_secret']}")
-        print("store it now; it is not shown again")
+        _print_secret(device["client_id"], device["client_secret"])
     else:
         print("no client secret: its readings come through its gateway")
     return 0
+
+
+def _devices_renew_secret(args: argparse.Namespace, settings: Settings) -> int:
+    secret = _admin(settings, lambda client: client.new_secret(args.id))
+    print(f"new client secret for {args.id}; the previous one no longer takes tokens")
+    _print_secret(args.id, secret)
+    return 0
+
+
+def _print_secret(client_id: str, secret: str) -> None:
+    print(f"client id:     {client_id}")
+    print(f"client secret: {secret}")
+    print("store it now; it is not shown again")
 
 
 def _devices_revoke(args: argparse.Namespace, settings: Settings) -> int:
@@ -236,14 +242,14 @@ def read_password(stream: TextIO, prompt: str) -> str:
     return stream.readline().rstrip("\r\n")
 
 
-def _admin(settings: Settings, call: Callable[[AdminClient], Awaitable[T]]) -> T:
+def _admin(settings: Settings, call: Callable[[UsersClient], Awaitable[T]]) -> T:
     """Run one call of the admin API as the command line's client; raises UsersApiError, PlatformNotRunning,
     TokenUnavailable or TokenRefused."""
 
     async def run() -> T:
         token, issuer = cli_token(settings), issuer_of(settings)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S)) as session:
-            return await call(AdminClient(issuer, token, session))
+            return await call(UsersClient(issuer, token, session))
 
     return aio.run(run())
 

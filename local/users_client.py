@@ -65,9 +65,18 @@ class UsersClient:
         """Register devices (`device_id`, `kind`, `gateway_id`); the answers carry the secrets, once."""
         return (await self._call("POST", "/api/v1/devices", {"devices": devices}))["devices"]
 
+    async def devices(self, *, kind: str | None = None, gateway: str | None = None) -> list[dict[str, Any]]:
+        """Registered devices, optionally of one kind or behind one gateway."""
+        params = {name: value for name, value in (("kind", kind), ("gateway", gateway)) if value is not None}
+        return (await self._call("GET", "/api/v1/devices", params=params))["devices"]
+
     async def device(self, device_id: str) -> dict[str, Any]:
         """One device."""
         return await self._call("GET", f"/api/v1/devices/{device_id}")
+
+    async def new_secret(self, device_id: str) -> str:
+        """A new client secret for a device with its own client (the old one stops working at once)."""
+        return (await self._call("POST", f"/api/v1/devices/{device_id}/secret"))["client_secret"]
 
     async def revoke(self, device_id: str) -> dict[str, Any]:
         """Revoke a device."""

@@ -48,7 +48,7 @@ class Poster:
             async with self._session.post(self.url, data=body, headers=dict(headers)) as response:
                 return Answer(response.status, (await response.text())[:300])
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise Unreachable(f"{self.url} unreachable: {error or type(error).__name__}") from None
+            raise Unreachable(f"{self.url} unreachable: {str(error) or type(error).__name__}") from None
 
     async def close(self) -> None:
         """Close the session."""

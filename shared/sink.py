@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Iterable
 
 from shared.cloudevents import CloudEvent, to_http_binary
@@ -35,11 +36,21 @@ class EventSink:
         await self._broker.call(lambda: self._post(event), what=f"emit {event.type} to {self.url}")
 
     async def send_all(self, events: Iterable[CloudEvent]) -> None:
-        """Deliver events concurrently; raises the first failure after all settled."""
-        results = await asyncio.gather(*(self.send(event) for event in events), return_exceptions=True)
+        """Deliver events: those of one partition key one after another, in order (a consumer such as
+        detect drops a reading older than its device's last), different keys concurrently; raises the first
+        failure after all settled."""
+        by_key: dict[str | None, list[CloudEvent]] = defaultdict(list)
+        for event in events:
+            by_key[event.attributes.get("partitionkey")].append(event)
+        results = await asyncio.gather(*(self._send_in_order(same_key) for same_key in by_key.values()),
+                                       return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+    async def _send_in_order(self, events: list[CloudEvent]) -> None:
+        for event in events:
+            await self.send(event)
 
     async def close(self) -> None:
         """Close the HTTP session."""

@@ -98,15 +98,14 @@ class Observer:
         assert row is not None
         self.since, self._notifications = row
 
-    async def stored_before(self) -> tuple[int, int]:
-        """Sensor and meter rows of the fleet already stored at the run's timestamps (an earlier run's)."""
+    async def stored_before(self) -> frozenset[tuple[str, datetime]]:
+        """(device, time) of the fleet's readings already stored at the run's timestamps (an earlier run's)."""
         moments = self._period.moments()
-        return (
-            await self._count("SELECT count(*) FROM sensor_readings WHERE device_id = ANY(%s) AND ts = ANY(%s)",
-                              self._sensors, moments),
-            await self._count("SELECT count(*) FROM meter_readings WHERE meter_id = ANY(%s) AND ts = ANY(%s)",
-                              self._meters, moments),
-        )
+        sensors = await self._rows("SELECT device_id, ts FROM sensor_readings WHERE device_id = ANY(%s) "
+                                   "AND ts = ANY(%s)", self._sensors, moments)
+        meters = await self._rows("SELECT meter_id, ts FROM meter_readings WHERE meter_id = ANY(%s) AND ts = ANY(%s)",
+                                  self._meters, moments)
+        return frozenset((device, moment) for device, moment in sensors + meters)
 
     async def alerts_before(self) -> frozenset[str]:
         """Ids of the fleet's alerts raised in the period by an earlier run (this run cannot raise them again)."""

@@ -53,19 +53,6 @@ class Registration:
     secrets: Mapping[str, str] = field(default_factory=dict)
 
 
-class FleetUsersClient(UsersClient):
-    """The users client with the two device calls the demo needs besides registering."""
-
-    async def devices(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Every registered device (revoked ones too), or those of one kind."""
-        params = {"kind": kind} if kind else None
-        return (await self._call("GET", "/api/v1/devices", params=params))["devices"]
-
-    async def new_secret(self, device_id: str) -> str:
-        """A new client secret for a registered sensor or gateway (the old one stops working)."""
-        return (await self._call("POST", f"/api/v1/devices/{device_id}/secret"))["client_secret"]
-
-
 def fleet_devices(fleet: Fleet) -> list[dict[str, Any]]:
     """The registrations of the fleet: gateways first, so that each meter's gateway is registered before it."""
     gateways = [{"device_id": gateway.gateway_id, "kind": "gateway"} for gateway in fleet.gateways]
@@ -80,7 +67,7 @@ async def register(issuer: str, client: Mapping[str, str], fleet: Fleet) -> Regi
     token = ServiceToken(token_endpoint(issuer), client["client_id"], client["client_secret"], timeout_s=COLD_START_S)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session:
-            return await register_fleet(FleetUsersClient(issuer, token, session), fleet)
+            return await register_fleet(UsersClient(issuer, token, session), fleet)
     except (TokenRefused, TokenUnavailable) as error:
         raise RegistrationError(f"the platform's admin client could not take a token: {error}") from None
     except (aiohttp.ClientError, TimeoutError) as error:
@@ -88,7 +75,7 @@ async def register(issuer: str, client: Mapping[str, str], fleet: Fleet) -> Regi
                                 f"{str(error) or type(error).__name__}") from None
 
 
-async def register_fleet(users: FleetUsersClient, fleet: Fleet) -> Registration:
+async def register_fleet(users: UsersClient, fleet: Fleet) -> Registration:
     """Register the fleet's devices not registered yet, in calls of at most MAX_BATCH; give the sensors an
     earlier run registered a new secret. Raises RegistrationError when a device is registered otherwise."""
     wanted = fleet_devices(fleet)
@@ -133,7 +120,7 @@ def conflicts(wanted: Sequence[Mapping[str, Any]], known: Mapping[str, Mapping[s
     return problems
 
 
-async def _listed(users: FleetUsersClient) -> list[dict[str, Any]]:
+async def _listed(users: UsersClient) -> list[dict[str, Any]]:
     """Every registered device. The first call to the users service: failures of a service still
     starting (no answer, 5xx) are retried; its refusal raises RegistrationError."""
     attempt = 1
@@ -150,7 +137,7 @@ async def _listed(users: FleetUsersClient) -> list[dict[str, Any]]:
         attempt += 1
 
 
-async def _renewed(users: FleetUsersClient, sensors: Sequence[str]) -> dict[str, str]:
+async def _renewed(users: UsersClient, sensors: Sequence[str]) -> dict[str, str]:
     """A new secret for each of `sensors` (registered by an earlier run: their secrets were shown to it)."""
     slots = asyncio.Semaphore(RENEW_CONCURRENCY)
 

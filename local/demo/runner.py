@@ -118,9 +118,8 @@ async def _workload(
                         [meter.meter_id for meter in fleet.meters], expected_alerts.timed_rules)
     await observer.start()
     try:
-        stored_before = await observer.stored_before()
         alerts_before = await observer.alerts_before()
-        tally = Tally(expected_alerts)
+        tally = Tally(expected_alerts, await observer.stored_before())
         sending_began = time.monotonic()
         kafka = KafkaSender(platform.kafka_bootstrap, tally)
         try:
@@ -132,8 +131,8 @@ async def _workload(
         settling_began = time.monotonic()
         record_consumers = _record_consumers(settings)
         expected = Expected(
-            sensor_rows=max(0, tally.sensor_readings_accepted - stored_before[0]),
-            meter_rows=max(0, tally.meter_readings_produced - stored_before[1]),
+            sensor_rows=tally.sensor_readings_accepted - tally.sensor_readings_stored_before,
+            meter_rows=tally.meter_readings_produced - tally.meter_readings_stored_before,
             dead_letters=tally.malformed_records.total() * record_consumers,
             alerts=expected_alerts.by_rule(alerts_before),
             timed_rules=expected_alerts.timed_rules,
@@ -144,7 +143,7 @@ async def _workload(
     return Report(
         options=options, period=period, feeders=len(fleet.feeders), registration=registration,
         tokens_taken=tokens.taken, tally=tally, expected=expected,
-        observed=observed, settled=settled, stored_before=stored_before,
+        observed=observed, settled=settled,
         alerts_before=len(alerts_before.intersection(expected_alerts.raised)), record_consumers=record_consumers,
         silenced=frozenset(anomaly.device_id for anomaly in injections.planned if anomaly.kind == SILENCE),
         timings=Timings(platform_s, registering_s, settling_began - sending_began,

@@ -50,7 +50,6 @@ class Report:
     expected: Expected
     observed: Observed
     settled: bool
-    stored_before: tuple[int, int]
     alerts_before: int
     record_consumers: int
     silenced: frozenset[str]
@@ -99,9 +98,9 @@ def format_summary(report: Report) -> str:
         _line("sensor_readings rows", observed.sensor_rows, f"expected {expected.sensor_rows:,}"),
         _line("meter_readings rows", observed.meter_rows, f"expected {expected.meter_rows:,}"),
     ]
-    if any(report.stored_before):
-        lines.append(f"  (already stored by an earlier run, so not again: {report.stored_before[0]:,} sensor and "
-                     f"{report.stored_before[1]:,} meter readings of this fleet at these times)")
+    if tally.sensor_readings_stored_before or tally.meter_readings_stored_before:
+        lines.append(f"  (already stored by an earlier run, so not again: {tally.sensor_readings_stored_before:,} "
+                     f"sensor and {tally.meter_readings_stored_before:,} meter readings of those sent)")
     lines += [
         *_alert_lines(report),
         *_notification_lines(report),

@@ -1,5 +1,6 @@
 """What a run sent and what the platform answered, counted as the senders go, with the alerts
-the accepted readings should raise (the platform's rule engine run over them in memory)."""
+the accepted readings should raise (the platform's rule engine run over them in memory) and how many
+of them an earlier run stored already (so they are not stored again)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from local.demo.expected_alerts import ExpectedAlerts
@@ -14,9 +16,10 @@ from local.demo.expected_alerts import ExpectedAlerts
 
 @dataclass
 class Tally:
-    """Counts of one run, updated by the senders."""
+    """Counts of one run, updated by the senders; `stored` holds the (device, time) of readings stored before."""
 
     expected_alerts: ExpectedAlerts
+    stored: frozenset[tuple[str, datetime]] = frozenset()
     http_requests: int = 0
     http_events: int = 0
     http_accepted: int = 0
@@ -26,9 +29,11 @@ class Tally:
     malformed_accepted: int = 0
     refused_otherwise: Counter[str] = field(default_factory=Counter)  # bad input refused with another status
     sensor_readings_accepted: int = 0
+    sensor_readings_stored_before: int = 0
     kafka_batches: Counter[str] = field(default_factory=Counter)
     kafka_failed: int = 0
     meter_readings_produced: int = 0
+    meter_readings_stored_before: int = 0
     malformed_records: Counter[str] = field(default_factory=Counter)
     http_latency_s: list[float] = field(default_factory=list)
     kafka_latency_s: list[float] = field(default_factory=list)
@@ -37,13 +42,22 @@ class Tally:
         """Count sensor readings the platform accepted, and the alerts they should raise."""
         accepted = list(readings)
         self.sensor_readings_accepted += len(accepted)
+        self.sensor_readings_stored_before += self._stored_before(accepted, "device_id")
         self.expected_alerts.sensor_readings(accepted)
 
     def meters_produced(self, readings: Iterable[Mapping[str, Any]]) -> None:
         """Count meter readings Kafka acknowledged, and the alerts they should raise."""
         produced = list(readings)
         self.meter_readings_produced += len(produced)
+        self.meter_readings_stored_before += self._stored_before(produced, "meter_id")
         self.expected_alerts.meter_readings(produced)
+
+    def _stored_before(self, readings: Sequence[Mapping[str, Any]], device_field: str) -> int:
+        """How many of the readings an earlier run stored already."""
+        if not self.stored:
+            return 0
+        return sum((reading[device_field], datetime.fromisoformat(reading["timestamp"])) in self.stored
+                   for reading in readings)
 
     @property
     def readings_accepted(self) -> int:

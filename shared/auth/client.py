@@ -61,7 +61,7 @@ class ServiceToken:
                     body = await response.json(content_type=None)
                     status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            raise TokenUnavailable(f"token endpoint {self.token_url}: {error or type(error).__name__}") from None
+            raise TokenUnavailable(f"token endpoint {self.token_url}: {str(error) or type(error).__name__}") from None
         if status >= 500 or status == 429:
             raise TokenUnavailable(f"token endpoint {self.token_url} answered {status}")
         if status != 200 or not isinstance(body, dict) or "access_token" not in body:

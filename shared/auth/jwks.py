@@ -54,5 +54,5 @@ class RemoteJwks:
                 if self._keys:  # keep serving the known keys while the issuer is away
                     self._fetched_at = time.monotonic()
                     return
-                raise KeysUnavailable(f"JWKS at {self.url}: {error or type(error).__name__}") from None
+                raise KeysUnavailable(f"JWKS at {self.url}: {str(error) or type(error).__name__}") from None
             self._keys, self._fetched_at = keys, time.monotonic()

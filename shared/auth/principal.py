@@ -13,7 +13,6 @@ USER_ROLES = ("admin", "operator", "analyst", "viewer")
 # A platform service may read the device registry; the eventing data plane delivers events.
 SERVICE_ROLES = ("registry-reader", "eventing", "admin", "analyst")
 DEVICE_KINDS = ("sensor", "meter", "gateway")
-KINDS = ("user", "device", "service")
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,6 @@ class Principal:
     kind: str
     roles: frozenset[str]
     device_kind: str | None = None
-    token_id: str | None = None
 
     def has_any(self, roles: frozenset[str]) -> bool:
         """True when this caller holds at least one of `roles`."""

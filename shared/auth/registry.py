@@ -92,7 +92,7 @@ class DeviceRegistry:
                                          headers={"Authorization": f"Bearer {token}"}) as response:
                 status, body = response.status, await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, TokenUnavailable) as error:
-            raise RegistryUnavailable(f"device registry at {self._url}: {error or type(error).__name__}") from None
+            raise RegistryUnavailable(f"device registry at {self._url}: {str(error) or type(error).__name__}") from None
         except TokenRefused as error:
             raise RegistryUnavailable(str(error)) from None
         if status == 404:

@@ -64,7 +64,7 @@ class ReadingsClient:
                     raise failure(f"GET {url}: expected 200, found {response.status}: {text}")
                 page = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise ReadingsUnavailable(f"GET {url}: {error or type(error).__name__}") from None
+            raise ReadingsUnavailable(f"GET {url}: {str(error) or type(error).__name__}") from None
         if not isinstance(page, dict) or not isinstance(page.get("readings"), list) or "next" not in page:
             raise ReadingsRefused(f"GET {url}: expected {{\"readings\": [...], \"next\": ...}}, found {str(page)[:200]}")
         return page

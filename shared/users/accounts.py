@@ -180,12 +180,6 @@ class Accounts:
             "updated_at = excluded.updated_at",
             (address, failures, policy.locked_until(failures, policy.address_limit, now), now))
 
-    async def role_of(self, username: str) -> str | None:
-        """The role of an enabled user, None when the user is gone or disabled."""
-        async with self._database.connection() as conn:
-            row = await (await conn.execute("SELECT role, disabled FROM users WHERE username = %s",
-                                            (username,))).fetchone()
-        return None if row is None or row[1] else row[0]
 
 
 def _check_password(password: Any) -> None:

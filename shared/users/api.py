@@ -12,6 +12,7 @@ and the admin APIs of users, devices and the audit log.
 | GET    | /api/v1/devices?kind=&gateway= · POST (register)  | admin        | devices / registered, secrets once  |
 | GET    | /api/v1/devices/{id}                              | admin, registry-reader | one device (a gateway: its meters) |
 | DELETE | /api/v1/devices/{id}                              | admin        | the revoked device                  |
+| POST   | /api/v1/devices/{id}/secret                       | admin        | a new client secret, shown once     |
 | GET    | /api/v1/audit?actor=&action=&from=&to=&limit=&after= | admin     | `{"entries": [...], "next": seq}`   |
 | POST   | /                                                 | eventing     | an audit event, appended to the log |
 
@@ -96,6 +97,7 @@ class UsersApi:
             Route("/api/v1/devices", admin(_answering(self._register_devices)), methods=["POST"]),
             Route("/api/v1/devices/{id}", admin(_answering(self._get_device)), methods=["GET"]),
             Route("/api/v1/devices/{id}", admin(_answering(self._revoke_device)), methods=["DELETE"]),
+            Route("/api/v1/devices/{id}/secret", admin(_answering(self._renew_secret)), methods=["POST"]),
             Route("/api/v1/audit", admin(_answering(self._audit_page)), methods=["GET"]),
             Route("/", receive_event, methods=["POST"]),
         ])
@@ -167,6 +169,9 @@ class UsersApi:
 
     async def _revoke_device(self, request: Request) -> Any:
         return await self._devices.revoke(request.path_params["id"], actor=_actor(request))
+
+    async def _renew_secret(self, request: Request) -> Any:
+        return await self._devices.renew_secret(request.path_params["id"], actor=_actor(request))
 
     async def _audit_page(self, request: Request) -> Any:
         params = request.query_params

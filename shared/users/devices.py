@@ -98,6 +98,26 @@ class Devices:
             await append(conn, AuditEntry(actor, "device.revoke", "success", SOURCE, device_id))
         return _public(row)
 
+    async def renew_secret(self, device_id: str, *, actor: str) -> dict[str, Any]:
+        """A new client secret for a device that has one (the old one stops working at once); raises
+        NotFound for an unknown or revoked device, Conflict for a meter behind a gateway (no secret)."""
+        secret = new_secret()
+        async with self._database.connection() as conn, conn.transaction():
+            row = await (await conn.execute(
+                "SELECT kind, gateway_id, revoked_at FROM devices WHERE device_id = %s FOR UPDATE",
+                (device_id,))).fetchone()
+            if row is None or row[2] is not None:
+                raise NotFound("device_id", f"expected a registered, unrevoked device, found {device_id!r}"
+                                            f"{' (revoked)' if row else ''}")
+            if row[1] is not None:
+                raise Conflict("device_id", f"expected a device with its own client, found meter {device_id!r} "
+                                            f"behind gateway {row[1]!r}")
+            await conn.execute("UPDATE devices SET secret_hash = %s WHERE device_id = %s",
+                               (hash_secret(secret), device_id))
+            await append(conn, AuditEntry(actor, "device.secret", "success", SOURCE, device_id))
+        return {"device_id": device_id, "kind": row[0], "gateway_id": None, "client_id": device_id,
+                "client_secret": secret}
+
     async def authenticate(self, client_id: str, secret: str) -> str | None:
         """The kind of the device whose id and secret these are (not revoked), else None."""
         async with self._database.connection() as conn:

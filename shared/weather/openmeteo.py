@@ -89,7 +89,7 @@ class OpenMeteo:
                     return await response.json(content_type=None)
                 text = (await response.text())[:300]
         except (aiohttp.ClientError, TimeoutError) as error:
-            reason = error or type(error).__name__
+            reason = str(error) or type(error).__name__
             raise WeatherUnavailable(f"weather API at {self.url} unreachable: {reason}") from None
         except ValueError as error:
             raise WeatherApiError(f"response: expected JSON, found {error}") from None

@@ -37,6 +37,7 @@ from local.demo.profiles import (
     pv_output_share,
 )
 from local.demo.registration import RegistrationError, fleet_devices, register_fleet
+from local.demo.tally import Tally
 from local.demo.workload import Injections, IntervalMessages, plan_injections
 from local.users_client import UsersApiError
 from shared.alerting.conditions import Context
@@ -459,3 +460,15 @@ def test_options_period_is_yesterday_and_checks_its_flags() -> None:
         datetime(2025, 6, 17, tzinfo=UTC), datetime(2025, 6, 18, tzinfo=UTC), 96)
     with pytest.raises(ValueError, match="--gateways"):
         DemoOptions(meters=2, gateways=3).check()
+
+
+def test_tally_counts_the_readings_an_earlier_run_stored(fleet: Fleet, day: list[IntervalReadings]) -> None:
+    sensor, meter = day[1].sensor_readings[0], day[1].meter_batches[0]["readings"][0]
+    stored = frozenset({(sensor["device_id"], day[1].moment), (meter["meter_id"], day[1].moment),
+                        (sensor["device_id"], day[0].moment - timedelta(days=1))})  # another time: not sent
+    tally = Tally(ExpectedAlerts(RULES, pv_meters(fleet)), stored)
+    for interval in day[:2]:
+        tally.sensor_accepted(interval.sensor_readings)
+        tally.meters_produced(r for batch in interval.meter_batches for r in batch["readings"])
+    assert (tally.sensor_readings_accepted, tally.sensor_readings_stored_before) == (60, 1)
+    assert (tally.meter_readings_produced, tally.meter_readings_stored_before) == (240, 1)

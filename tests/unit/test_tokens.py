@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -66,5 +67,23 @@ async def test_after_rotation_both_keys_verify_and_the_new_one_signs(identity: I
     assert (await verifier.verify(before)).subject == "alice"
     assert (await verifier.verify(issuer.issue(grant))).subject == "alice"
     rotate(identity.keys.folder)
-    with pytest.raises(InvalidToken):
-        await verifier.verify(before)  # two rotations later its key is no longer published
+    assert (await verifier.verify(before)).subject == "alice", "verified before: kept for at most cache_s"
+    with pytest.raises(InvalidToken):  # two rotations later its key is no longer published
+        await TokenVerifier(local_keys(identity.keys), ISSUER, cache_s=0).verify(before)
+
+
+async def test_a_verified_token_is_kept_until_its_expiry_at_most(identity: Identity) -> None:
+    token = TokenIssuer(identity.keys, ISSUER, lifetime_s=2).issue(TokenGrant("d-1", "device", ("device",), "d-1"))
+    calls = []
+
+    async def counting(kid: str):
+        calls.append(kid)
+        return await local_keys(identity.keys)(kid)
+
+    verifier = TokenVerifier(counting, ISSUER, cache_s=0.3)
+    for _ in range(3):
+        assert (await verifier.verify(token)).subject == "d-1"
+    assert len(calls) == 1, "one signature check for repeated requests"
+    await asyncio.sleep(0.35)
+    await verifier.verify(token)
+    assert len(calls) == 2, "checked again once its cache time is over"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -46,16 +46,21 @@ def start_function(domain_dsns: dict[str, str], memcached_url: str, identity: Id
 
 @pytest.fixture
 async def http(identity: Identity) -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client session: a viewer reading the API, the data plane delivering the events (`post`)."""
+    """An HTTP client session of a viewer (who reads the API)."""
     async with aiohttp.ClientSession(headers=identity.headers("viewer")) as session:
-        session.delivery = identity.delivery  # type: ignore[attr-defined]
         yield session
 
 
-async def post(http: aiohttp.ClientSession, base: str, meter: str, *readings: tuple[int, float]) -> None:
-    headers, body = to_http_binary(meter_event(meter, *readings))
-    async with http.post(f"{base}/", data=body, headers={**headers, **http.delivery}) as response:  # type: ignore[attr-defined]
-        assert response.status == 200, await response.text()
+@pytest.fixture
+def post(http: aiohttp.ClientSession, identity: Identity) -> Callable[..., Awaitable[None]]:
+    """Delivers a meter's readings to a running function as the data plane does (its token)."""
+
+    async def deliver(base: str, meter: str, *readings: tuple[int, float]) -> None:
+        headers, body = to_http_binary(meter_event(meter, *readings))
+        async with http.post(f"{base}/", data=body, headers={**headers, **identity.delivery}) as response:
+            assert response.status == 200, await response.text()
+
+    return deliver
 
 
 async def latest(http: aiohttp.ClientSession, base: str, meter: str) -> datetime:
@@ -78,14 +83,14 @@ def counts(dsn: str, entities: list[str]) -> dict[tuple[str, str], int]:
     return {(counter, entity): value for counter, entity, value in rows}
 
 
-async def test_latest_reading_over_http_follows_every_write_and_is_served_from_memcached(start_function, http) -> None:
+async def test_latest_reading_over_http_follows_every_write_and_is_served_from_memcached(start_function, http, post) -> None:
     _, base = start_function()
     meter = f"m-{uuid.uuid4().hex[:6]}"
     async with http.get(f"{base}/api/v1/analytics/meters/{meter}/latest") as response:
         assert response.status == 404 and (await response.json())["field"] == "id"
     for readings, newest in ((((0, 1.0), (15, 2.0)), 15), (((45, 4.0),), 45), (((30, 3.0), (5, 1.5)), 45),
                              (((60, 5.0), (50, 4.5)), 60)):
-        await post(http, base, meter, *readings)
+        await post(base, meter, *readings)
         assert await latest(http, base, meter) == at(newest)
     before = await lookups(http, base)
     for _ in range(10):
@@ -94,12 +99,12 @@ async def test_latest_reading_over_http_follows_every_write_and_is_served_from_m
     assert after["hit"] - before.get("hit", 0.0) == 10
 
 
-async def test_sigterm_flushes_every_pending_count_before_the_process_ends(start_function, http, domain_dsns) -> None:
+async def test_sigterm_flushes_every_pending_count_before_the_process_ends(start_function, http, post, domain_dsns) -> None:
     process, base = start_function()
     meters = [f"m-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     for index, meter in enumerate(meters):
         for batch in range(index + 2):
-            await post(http, base, meter, *((batch * 20 + m, 10.0 + batch * 20 + m) for m in range(0, 20, 5)))
+            await post(base, meter, *((batch * 20 + m, 10.0 + batch * 20 + m) for m in range(0, 20, 5)))
         for _ in range(index + 1):
             assert await latest(http, base, meter) == at((index + 1) * 20 + 15)
     entities = [f"meter:{meter}" for meter in meters]

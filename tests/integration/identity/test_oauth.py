@@ -166,3 +166,21 @@ async def test_users_and_devices_are_managed_by_admins_only(identity: Identity, 
     with pytest.raises(UsersApiError) as disabled:
         await users.password_token(name, PASSWORD)
     assert disabled.value.body["error"] == "invalid_grant"
+
+
+async def test_a_renewed_secret_replaces_the_old_one_at_once(users: UsersClient) -> None:
+    gateway = f"gw-renew-{id(users) % 100_000}"
+    registered = (await users.register([{"device_id": gateway, "kind": "gateway"},
+                                        {"device_id": f"{gateway}-m1", "kind": "meter", "gateway_id": gateway}]))
+    old = registered[0]["client_secret"]
+    new = await users.new_secret(gateway)
+    assert new != old and (await users.client_token(gateway, new))["access_token"]
+    with pytest.raises(UsersApiError) as refused:
+        await users.client_token(gateway, old)
+    assert refused.value.body["error"] == "invalid_client"
+    for device, status in ((f"{gateway}-m1", 409), ("never-registered", 404)):
+        with pytest.raises(UsersApiError) as no_secret:
+            await users.new_secret(device)
+        assert (no_secret.value.status, no_secret.value.body["field"]) == (status, "device_id")
+    actions = [e["action"] for e in (await users.audit(action="device.secret"))["entries"] if e["target"] == gateway]
+    assert actions == ["device.secret"]

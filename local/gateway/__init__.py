@@ -1,0 +1,1 @@
+"""The local API gateway: Istio's edge semantics from the same YAML."""
