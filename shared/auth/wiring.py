@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.audit.events import AuditReporter
 from shared.auth.client import ServiceToken
 from shared.auth.guard import Guard, verifier_from_settings
@@ -43,5 +45,13 @@ def device_registry(settings: Settings, downstreams: Downstreams) -> DeviceRegis
 
 
 def gateway_check(settings: Settings, downstreams: Downstreams) -> RecordCheck:
-    """The registry check of gateway records read from Kafka (shared/readings/senders.py)."""
-    return Senders(device_registry(settings, downstreams)).check_record
+    """The registry check of gateway records read from Kafka (shared/readings/senders.py), built at the first
+    record: a function that never reads one (a test, detect behind a Trigger only) needs no client of its own."""
+    senders: list[Senders] = []
+
+    async def check(type_: str, datum: dict[str, Any]) -> None:
+        if not senders:
+            senders.append(Senders(device_registry(settings, downstreams)))
+        await senders[0].check_record(type_, datum)
+
+    return check

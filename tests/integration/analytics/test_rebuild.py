@@ -26,7 +26,7 @@ from shared.readings.rows import meter_row
 from shared.readings.store import METER_READINGS, ReadingStore, prepare_connection
 from shared.stores import redis
 from shared.stores.postgres import Database
-from tests.identity import Identity
+from tests.identity import ADMIN_CLIENT, Identity
 from tests.integration.analytics.test_aggregates import START, check, readings
 from tests.integration.readings_api.service import readings_service
 
@@ -82,15 +82,20 @@ def as_rows(points: list[Point]) -> list[tuple[Any, ...]]:
                   for p in points)
 
 
+def admin_client(identity: Identity) -> dict[str, str]:
+    """The settings of a command line acting as the session's admin service client (it reads the readings API)."""
+    return {"auth_issuer": identity.issuer, "client_id": ADMIN_CLIENT, "client_secret": identity.secrets[ADMIN_CLIENT]}
+
+
 async def test_rebuild_restores_points_and_aggregates_from_the_readings_api_and_retires_cached_answers(
-    database: Database, domain_dsns: dict[str, str], redis_url: str, readings_url: str
+    database: Database, domain_dsns: dict[str, str], redis_url: str, readings_url: str, identity: Identity
 ) -> None:
     prefix = uuid.uuid4().hex[:6]
     points = await stored_and_aggregated(database, domain_dsns["smartgrid"], prefix, seed=41)
     await damage(database, prefix)
     assert await kept_points(database, prefix) != as_rows(points)
     settings = Settings(domain_dsns={"analytics": domain_dsns["analytics"]}, redis_url=redis_url,
-                        redis_prefix=f"test-{prefix}:", readings_url=readings_url)
+                        redis_prefix=f"test-{prefix}:", readings_url=readings_url, **admin_client(identity))
     cache = AnswerCache(redis.connect(redis_url), redis.Keys(settings.redis_prefix))
     stale_key, _ = await cache.lookup("feeder", f"{prefix}A", "q")
     rebuilt = await rebuild(settings, DAY, DAY + timedelta(days=3))
@@ -103,14 +108,15 @@ async def test_rebuild_restores_points_and_aggregates_from_the_readings_api_and_
 
 
 async def test_a_rebuild_of_part_of_the_data_keeps_the_aggregates_after_it_right(
-    database: Database, domain_dsns: dict[str, str], readings_url: str
+    database: Database, domain_dsns: dict[str, str], readings_url: str, identity: Identity
 ) -> None:
     prefix = uuid.uuid4().hex[:6]
     points = await stored_and_aggregated(database, domain_dsns["smartgrid"], prefix, seed=53)
     async with database.connection() as conn:  # the first day's last points lost
         await conn.execute("DELETE FROM meter_register_points WHERE meter_id LIKE %s AND ts >= %s AND ts < %s",
                            [f"{prefix}%", DAY + timedelta(hours=23, minutes=30), DAY + timedelta(days=1)])
-    settings = Settings(domain_dsns={"analytics": domain_dsns["analytics"]}, readings_url=readings_url)
+    settings = Settings(domain_dsns={"analytics": domain_dsns["analytics"]}, readings_url=readings_url,
+                        **admin_client(identity))
     await rebuild(settings, DAY + timedelta(days=1), DAY + timedelta(days=3))  # the next day's first quarters
     with pytest.raises(AssertionError):  # count from the points before the loss: wrong
         await check(AggregateStore(database), points)
@@ -126,13 +132,15 @@ def smartgrid_rebuild(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 async def test_the_command_rebuilds_through_the_api_and_changes_nothing_when_it_is_down(
-    database: Database, domain_dsns: dict[str, str], readings_url: str
+    database: Database, domain_dsns: dict[str, str], readings_url: str, identity: Identity
 ) -> None:
     prefix = uuid.uuid4().hex[:6]
     points = await stored_and_aggregated(database, domain_dsns["smartgrid"], prefix, seed=67)
     await damage(database, prefix)
     damaged = await kept_points(database, prefix)
-    env = {"SMARTGRID_DSN_ANALYTICS": domain_dsns["analytics"], "SMARTGRID_REDIS_URL": ""}
+    env = {"SMARTGRID_DSN_ANALYTICS": domain_dsns["analytics"], "SMARTGRID_REDIS_URL": "",
+           "SMARTGRID_AUTH_ISSUER": identity.issuer, "SMARTGRID_CLIENT_ID": ADMIN_CLIENT,
+           "SMARTGRID_CLIENT_SECRET": identity.secrets[ADMIN_CLIENT]}
     down = await asyncio.to_thread(smartgrid_rebuild, {**env, "SMARTGRID_READINGS_URL":
                                                        f"http://127.0.0.1:{free_port()}/api/v1/readings"})
     assert down.returncode == 1 and "nothing changed" in down.stderr, down.stderr
