@@ -20,6 +20,8 @@ from local.eventing.dataplane import DataPlaneOptions
 from local.eventing.manifests import ManifestError, load_manifests
 from local.eventing.workers import serve as serve_workers
 from local.functions import FunctionsDirError
+from local.gateway import runner as gateway_runner
+from local.gateway.manifests import load_manifests as load_gateway_manifests
 from local.platform import AlreadyRunningError, down, up
 from local.report import command as report_cli
 from local.servers.kafka import kafka_server
@@ -73,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
         help="URL of a Knative Service that a `ref` names (repeatable)",
     )
     serve.set_defaults(command=_eventing_serve)
+
+    gateway = commands.add_parser("gateway", help="the local API gateway (Istio's semantics)")
+    gateway_commands = gateway.add_subparsers(required=True, metavar="COMMAND")
+    gateway_serve = gateway_commands.add_parser(
+        "serve", help="enforce Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy YAML")
+    gateway_serve.add_argument("-f", "--file", type=Path, help="a manifest file or a folder of them "
+                                                              "(env SMARTGRID_ISTIO_DIR)")
+    gateway_serve.add_argument("--port", type=int, help="port to listen on (env SMARTGRID_GATEWAY_PORT)")
+    gateway_serve.add_argument("--issuer", help="the running token issuer the manifests' issuer stands for "
+                                                "(env SMARTGRID_AUTH_ISSUER)")
+    gateway_serve.add_argument(
+        "--service", action="append", default=[], metavar="NAME=URL",
+        help="local URL of a Knative Service a route or a jwksUri names (repeatable)",
+    )
+    gateway_serve.set_defaults(command=_gateway_serve)
 
     start = commands.add_parser(
         "up", help="run Kafka, PostgreSQL, every function (scaled to zero when idle) and the eventing data plane",
@@ -149,6 +166,17 @@ def _delivery_credentials(settings: Settings) -> tuple[str, str, str] | None:
     if settings.client_id and settings.client_secret and settings.auth_issuer:
         return token_endpoint(settings.auth_issuer), settings.client_id, settings.client_secret
     return None
+
+
+def _gateway_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.port is not None:
+        settings = replace(settings, gateway_port=args.port)
+    manifests = load_gateway_manifests(args.file or settings.istio_dir)
+    services = dict(_name_value(item) for item in args.service)
+    options = gateway_runner.gateway_options(settings, services, issuer=args.issuer or settings.auth_issuer,
+                                             redis_url=settings.redis_url)
+    aio.run(gateway_runner.serve(manifests, options))
+    return 0
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

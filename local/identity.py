@@ -28,6 +28,7 @@ log = logging.getLogger("smartgrid.identity")
 EVENTING_CLIENT = "knative-eventing"
 CLI_CLIENT = "smartgrid-cli"
 ACTOR = "smartgrid up"
+ADDRESS_HEADER = "x-envoy-external-address"
 
 
 def function_client(name: str) -> str:
@@ -47,8 +48,8 @@ class LocalIdentity:
         """What a function needs: the issuer, and its own client (the users function: the keys too)."""
         env = {"SMARTGRID_AUTH_ISSUER": self.issuer, "SMARTGRID_CLIENT_ID": function_client(name),
                "SMARTGRID_CLIENT_SECRET": self.secrets[function_client(name)]}
-        if name == "users":
-            env["SMARTGRID_AUTH_KEYS_DIR"] = str(self.keys_dir)
+        if name == "users":  # behind the local gateway, as behind Istio's, the client address is Envoy's header
+            env.update(SMARTGRID_AUTH_KEYS_DIR=str(self.keys_dir), SMARTGRID_CLIENT_ADDRESS_HEADER=ADDRESS_HEADER)
         return env
 
     def credentials(self, client_id: str) -> tuple[str, str, str]:

@@ -49,6 +49,9 @@ from local.eventing.manifests import (
     load_manifests,
 )
 from local.functions import Function, discover
+from local.gateway.manifests import Manifests as GatewayManifests
+from local.gateway.manifests import load_manifests as load_gateway_manifests
+from local.gateway.runner import gateway_options, start_gateway
 from local.identity import (
     CLI_CLIENT,
     EVENTING_CLIENT,
@@ -64,7 +67,7 @@ from local.servers.redis import redis_server
 from local.servers.smtp import mail_sink, without_password
 from local.servers.webhook import webhook_receiver
 from local.state import PlatformState
-from shared.config import ConfigError, Settings
+from shared.config import Settings
 from shared.users.api import AUTH_PREFIX
 from shared.validation.catalogue import Catalogue
 
@@ -84,7 +87,8 @@ class AlreadyRunningError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunningPlatform:
-    """A started platform: public endpoints (`broker` first, `auth` the token issuer), domain DSNs, Kafka,
+    """A started platform: public endpoints (`broker` first, `auth` the token issuer, `gateway` the API
+    gateway), domain DSNs, Kafka,
     the broker's topic and the command line's OAuth client (`client_id`, `client_secret`; role admin)."""
 
     endpoints: dict[str, str]
@@ -109,9 +113,11 @@ async def running_platform(settings: Settings) -> AsyncIterator[RunningPlatform]
     functions = discover(settings.functions_dir)
     config = load_manifests(settings.eventing_dir)
     broker = _only_broker(config, settings.eventing_dir)
+    istio = load_gateway_manifests(settings.istio_dir)
+    settings.gateway_tls()
     with _pid_file(settings.state_dir / PID_FILE):
         async with AsyncExitStack() as stack:
-            yield await _start(stack, settings, functions, config, broker)
+            yield await _start(stack, settings, functions, config, broker, istio)
 
 
 def down(settings: Settings, timeout: float = DOWN_TIMEOUT_S) -> int:
@@ -156,7 +162,8 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _start(
-    stack: AsyncExitStack, settings: Settings, functions: list[Function], config: EventingConfig, broker: Broker
+    stack: AsyncExitStack, settings: Settings, functions: list[Function], config: EventingConfig, broker: Broker,
+    istio: GatewayManifests,
 ) -> RunningPlatform:
     """Start everything, each stopped by `stack` in reverse; return what the platform offers."""
     state_dir = settings.state_dir.resolve()
@@ -195,10 +202,14 @@ async def _start(
         activators[function.name] = activator
         endpoints.append((function.name, activator.url + API_PATHS.get(function.name, "")))
     identity = await _identity(settings, service_urls, dsns, list(activators))
-    for name, activator in activators.items():
-        activator.add_environment(identity.function_environment(name))
-    endpoints.insert(1, ("auth", identity.issuer))
-    missing = {name: users for name, users in _service_refs(config).items() if name not in service_urls}
+    if identity is not None:
+        for name, activator in activators.items():
+            activator.add_environment(identity.function_environment(name))
+        endpoints.insert(1, ("auth", identity.issuer))
+    refs = _service_refs(config)
+    for name, routes in istio.destinations().items():  # the API gateway's routes
+        refs[name] += routes
+    missing = {name: users for name, users in refs.items() if name not in service_urls}
     if missing:
         stand_in = MissingServices()
         stack.push_async_callback(stand_in.stop)
@@ -215,23 +226,32 @@ async def _start(
         max_event_bytes=settings.max_event_bytes,
         default_timeout_s=settings.delivery_timeout_s,
         fetch_wait_ms=settings.kafka_fetch_wait_ms,
-        credentials=identity.credentials(EVENTING_CLIENT),
+        credentials=identity.credentials(EVENTING_CLIENT) if identity is not None else None,
     ))
     stack.push_async_callback(plane.stop)
     await plane.start()
-    _, client_id, client_secret = identity.credentials(CLI_CLIENT)
-    client = {"client_id": client_id, "client_secret": client_secret}
+    # The API gateway (Istio's ingress gateway and sidecars, from knative/istio/), in front of the functions.
+    issuer = identity.issuer if identity is not None else None
+    gateway = await start_gateway(istio, gateway_options(settings, service_urls, issuer=issuer, redis_url=redis_url))
+    stack.push_async_callback(gateway.stop)
+    endpoints.insert(2 if identity is not None else 1, ("gateway", gateway.url))
+    client = {}
+    if identity is not None:
+        _, client_id, client_secret = identity.credentials(CLI_CLIENT)
+        client = {"client_id": client_id, "client_secret": client_secret}
     state_file = PlatformState(dict(endpoints), dsns, client).save(state_dir)
     stack.callback(state_file.unlink, missing_ok=True)
     return RunningPlatform(dict(endpoints), dsns, bootstrap, broker.topic, client)
 
 
 async def _identity(settings: Settings, service_urls: dict[str, str], dsns: dict[str, str],
-                    functions: list[str]) -> LocalIdentity:
-    """The issuer (the users function's URL, or SMARTGRID_AUTH_ISSUER), keys, clients and first admin."""
+                    functions: list[str]) -> LocalIdentity | None:
+    """The issuer (the users function's URL, or SMARTGRID_AUTH_ISSUER), keys, clients and first admin; None
+    (logged) for a functions folder without the users function and no SMARTGRID_AUTH_ISSUER."""
     if "users" not in service_urls and settings.auth_issuer is None:
-        raise ConfigError(f"expected the users function in {settings.functions_dir} (the token issuer) or "
-                          "SMARTGRID_AUTH_ISSUER, found neither")
+        log.warning("no users function in %s and no SMARTGRID_AUTH_ISSUER: no tokens are issued, deliveries carry "
+                    "none, and functions that check tokens refuse every request", settings.functions_dir)
+        return None
     issuer = settings.auth_issuer or service_urls["users"] + AUTH_PREFIX
     return await provision_identity(dsns["users"], issuer, settings.keys_dir().resolve(), functions,
                                     settings.admin_password)

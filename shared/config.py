@@ -105,6 +105,14 @@ class Settings:
     registry_cache_s: float = 30.0
     client_address_header: str | None = None
     delivery_auth: str = "token"
+    gateway_port: int = 0
+    istio_dir: Path = _REPO / "knative" / "istio"
+    gateway_rate_limits: Path = _REPO / "local" / "gateway" / "rate-limits.yaml"
+    gateway_tls_cert: Path | None = None
+    gateway_tls_key: Path | None = None
+    gateway_max_body_bytes: int = 1024 * 1024
+    gateway_max_header_bytes: int = 8190
+    gateway_client_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +189,14 @@ class Settings:
             registry_cache_s=_float(env, "SMARTGRID_REGISTRY_CACHE_SECONDS", defaults.registry_cache_s),
             client_address_header=(env.get("SMARTGRID_CLIENT_ADDRESS_HEADER") or "").lower() or None,
             delivery_auth=_choice(env, "SMARTGRID_DELIVERY_AUTH", DELIVERY_AUTH, defaults.delivery_auth),
+            gateway_port=_int(env, "SMARTGRID_GATEWAY_PORT", defaults.gateway_port),
+            istio_dir=Path(env.get("SMARTGRID_ISTIO_DIR") or defaults.istio_dir),
+            gateway_rate_limits=Path(env.get("SMARTGRID_GATEWAY_RATE_LIMITS") or defaults.gateway_rate_limits),
+            gateway_tls_cert=_path(env, "SMARTGRID_GATEWAY_TLS_CERT"),
+            gateway_tls_key=_path(env, "SMARTGRID_GATEWAY_TLS_KEY"),
+            gateway_max_body_bytes=_int(env, "SMARTGRID_GATEWAY_MAX_BODY_BYTES", defaults.gateway_max_body_bytes),
+            gateway_max_header_bytes=_int(env, "SMARTGRID_GATEWAY_MAX_HEADER_BYTES", defaults.gateway_max_header_bytes),
+            gateway_client_timeout_s=_float(env, "SMARTGRID_GATEWAY_CLIENT_TIMEOUT", defaults.gateway_client_timeout_s),
         )
 
     def dsn(self, domain: str) -> str:
@@ -216,6 +232,16 @@ class Settings:
         """The signing keys' folder: SMARTGRID_AUTH_KEYS_DIR, else <state dir>/auth/keys."""
         return self.auth_keys_dir or self.state_dir / "auth" / "keys"
 
+    def gateway_tls(self) -> tuple[Path, Path] | None:
+        """The gateway's certificate chain and key (both PEM files), or None for plain HTTP; raises
+        ConfigError when only one of SMARTGRID_GATEWAY_TLS_CERT and _KEY is set."""
+        if (self.gateway_tls_cert is None) != (self.gateway_tls_key is None):
+            raise ConfigError("SMARTGRID_GATEWAY_TLS_CERT, SMARTGRID_GATEWAY_TLS_KEY: expected both (certificate "
+                              "chain and private key, PEM) or neither, found one")
+        if self.gateway_tls_cert is None or self.gateway_tls_key is None:
+            return None
+        return self.gateway_tls_cert, self.gateway_tls_key
+
     def require_sink(self) -> str:
         """The broker URL events are emitted to; raises ConfigError when K_SINK is unset."""
         if self.sink_url is None:
@@ -249,6 +275,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name}: expected a number of seconds, found {raw!r}") from None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -51,6 +51,8 @@ QUIET_S = 120.0  # longer than the retry schedules, and than detect may lag behi
 MET_QUIET_S = 3.0  # once as expected: for missing-data alerts and notifications to come in
 SETTLE_TIMEOUT_S = 900.0
 
+INGEST_PATH = "/api/v1/ingest"  # the VirtualService route of knative/istio/gateway.yaml
+
 
 def demo(settings: Settings, options: DemoOptions) -> int:
     """Run the demo (`options` checked); 0 when everything was processed as expected, 1 if not, 130 if interrupted."""
@@ -123,7 +125,8 @@ async def _workload(
         sending_began = time.monotonic()
         kafka = KafkaSender(platform.kafka_bootstrap, tally)
         try:
-            async with HttpSender(platform.endpoints["ingest"], tally, tokens) as http:
+            # Devices reach ingest as on a cluster: through the API gateway's route /api/v1/ingest.
+            async with HttpSender(platform.endpoints["gateway"] + INGEST_PATH, tally, tokens) as http:
                 await send_period(fleet, period, profiles, options.seed, injections, options.duration_s, http, kafka,
                                   avro, tally)
         finally:
