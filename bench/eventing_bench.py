@@ -20,7 +20,7 @@ started here, memory storage):
      events; events/s accepted at ingress, delivered (first to last), end-to-end, exactly-once
      check on the delivered ids, CPU per process and data-plane CPU per event (summed over its
      worker processes, SMARTGRID_EVENTING_WORKERS, and per process). The load generator posts
-     with the data plane's own lean client (local/eventing/http1.py); the subscriber is a raw
+     with the data plane's own lean client (local/http1.py); the subscriber is a raw
      asyncio Protocol over httptools: the harness costs ~0.1 ms of CPU per event.
   4. latency: open loop at R events/s for S seconds; each event carries `senttime`
      (time.monotonic_ns(): CLOCK_MONOTONIC, one clock for every process of this machine); the
@@ -241,9 +241,9 @@ async def subscriber_main() -> None:
 async def loadgen_main(args: argparse.Namespace) -> None:
     """Closed loop (`--rate 0`: `--events` as fast as `--connections` allow) or open loop
     (`--rate R --seconds S`: event i is sent at start + i/R, whatever the answers do).
-    It posts with the data plane's lean keep-alive client (local/eventing/http1.py), at most
+    It posts with the data plane's lean keep-alive client (local/http1.py), at most
     `--connections` requests at a time."""
-    from local.eventing.http1 import HttpClient
+    from local.http1 import HttpClient
 
     total = args.events if args.rate <= 0 else int(args.rate * args.seconds)
     prepared = [event_http(f"{args.prefix}{args.first_id + i}", args.first_id + i) for i in range(total)]

@@ -16,7 +16,6 @@ from confluent_kafka import Message
 
 from local import aio
 from local.eventing.delivery import Deliverer, Route
-from local.eventing.http1 import HttpClient
 from local.eventing.ingress import Ingress
 from local.eventing.kafka import (
     DEFAULT_FETCH_WAIT_MS,
@@ -36,6 +35,7 @@ from local.eventing.manifests import (
 )
 from local.eventing.ping import PingLoop
 from local.eventing.source import record_to_event
+from local.http1 import HttpClient
 from shared.auth.client import ServiceToken
 from shared.cloudevents import (
     CloudEvent,

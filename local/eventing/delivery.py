@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
-from local.eventing.http1 import HttpClient
 from local.eventing.kafka import KafkaUnavailable
 from local.eventing.manifests import DeliverySpec
+from local.http1 import HttpClient
 from shared.auth.client import ServiceToken, TokenRefused, TokenUnavailable
 from shared.cloudevents import (
     STRUCTURED_CONTENT_TYPE,
@@ -144,7 +144,7 @@ class Deliverer:
             return Attempt(None, error=f"no answer within {timeout_s:g} s")
         except (OSError, ValueError) as error:  # HttpError is an OSError
             return Attempt(None, error=str(error) or type(error).__name__)
-        return Attempt(response.status, response.body, response.headers)
+        return Attempt(response.status, response.body, response.header_dict())
 
     async def _post_with_aiohttp(self, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Attempt:
         try:

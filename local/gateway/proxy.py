@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from local.gateway import http1
+from local import http1
 from local.gateway.retries import RetryPolicy
 
 # Headers of one connection, not of the message (RFC 9110 section 7.6.1): never forwarded.
@@ -27,9 +25,7 @@ HOP_BY_HOP = frozenset({
 })
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _CONNECT_TIMEOUT_S = 10.0
-# Below the upstream servers' own keep-alive (aiohttp's: 75 s), so a pooled connection is never reused
-# just as the other end closes it.
-_KEEPALIVE_S = 15.0
+_KEEPALIVE_S = http1.KEEPALIVE_S  # the same for aiohttp's pool (see local/http1.py)
 
 
 class UpstreamFailure(Exception):
@@ -54,7 +50,7 @@ class Upstream:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._pool = http1.Pool(_CONNECT_TIMEOUT_S)
+        self._pool = http1.HttpClient(_CONNECT_TIMEOUT_S)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -93,7 +89,7 @@ class Upstream:
                 if not (may_retry and retries.on_connect_failure) or self._past(deadline):
                     raise _connect_failure(error.os_error) from None
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError,
-                    http1.ResetBeforeAnswer, ConnectionResetError) as error:
+                    http1.HttpError, ConnectionResetError) as error:
                 if not (may_retry and retries.on_reset) or self._past(deadline):
                     raise UpstreamFailure(503, "upstream connect error or disconnect/reset before headers. "
                                                f"reset reason: connection termination ({error})") from None
@@ -106,7 +102,7 @@ class Upstream:
             await asyncio.sleep(retries.backoff_s(tries))
 
     async def _once(self, method: str, url: str, headers: CIMultiDict[str], body: bytes, tries: int) -> Answer:
-        where = _where(url)
+        where = http1.split_url(url)
         if where is not None and method != "HEAD":
             origin, netloc, path = where
             fields = [(k, v) for k, v in headers.items() if k.lower() != "host"]
@@ -129,12 +125,3 @@ class Upstream:
 def _connect_failure(error: object) -> UpstreamFailure:
     return UpstreamFailure(503, "upstream connect error or disconnect/reset before headers. reset reason: "
                                 f"connection failure ({error})")
-
-
-@lru_cache(maxsize=4096)
-def _where(url: str) -> tuple[http1.Origin, str, str] | None:
-    """(origin, host[:port], path and query) of a plain `http://` URL; None for any other."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return None
-    return (parts.hostname, parts.port or 80), parts.netloc, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

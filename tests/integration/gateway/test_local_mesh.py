@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -147,28 +148,19 @@ async def test_etag_and_304_on_a_cacheable_get(start_gateway, client) -> None:
         assert await response.read() == b""
 
 
+def limits_file(folder: Path, limits: dict[str, tuple[int, str]]) -> Path:
+    """A rate limit config (envoyproxy/ratelimit's format) limiting the route `limited` per caller kind:
+    kind -> (requests, unit)."""
+    path = folder / "limits.yaml"
+    path.write_text(yaml.safe_dump({"domain": "test", "descriptors": [
+        {"key": "caller_kind", "value": kind, "descriptors": [{"key": "route", "value": "limited", "descriptors": [
+            {"key": "caller", "rate_limit": {"unit": unit, "requests_per_unit": requests}}]}]}
+        for kind, (requests, unit) in limits.items()]}))
+    return path
+
+
 async def test_a_burst_over_the_limit_is_answered_429(start_gateway, client, mesh, tmp_path: Path) -> None:
-    config = tmp_path / "limits.yaml"
-    config.write_text("""
-domain: test
-descriptors:
-  - key: caller_kind
-    value: anonymous
-    descriptors:
-      - key: route
-        value: limited
-        descriptors:
-          - key: caller
-            rate_limit: {unit: minute, requests_per_unit: 3}
-  - key: caller_kind
-    value: user
-    descriptors:
-      - key: route
-        value: limited
-        descriptors:
-          - key: caller
-            rate_limit: {unit: minute, requests_per_unit: 2}
-""")
+    config = limits_file(tmp_path, {"anonymous": (3, "minute"), "user": (2, "minute")})
     gateway = await start_gateway(rate_limits=config)
     statuses = []
     for _ in range(5):
@@ -195,19 +187,7 @@ descriptors:
 
 
 async def test_two_gateways_share_the_limit_and_the_bucket_refills(start_gateway, client, tmp_path: Path) -> None:
-    config = tmp_path / "limits.yaml"
-    config.write_text("""
-domain: test
-descriptors:
-  - key: caller_kind
-    value: anonymous
-    descriptors:
-      - key: route
-        value: limited
-        descriptors:
-          - key: caller
-            rate_limit: {unit: second, requests_per_unit: 4}
-""")
+    config = limits_file(tmp_path, {"anonymous": (4, "second")})
     prefix = f"test-shared-{uuid.uuid4().hex[:8]}:"  # one Redis prefix: the replicas' common buckets
     gateways = [await start_gateway(rate_limits=config, redis_prefix=prefix) for _ in range(2)]
 
