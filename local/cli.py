@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from local import aio, analytics_cli, dlq, forecast_cli, identity_cli
+from local import aio, analytics_cli, dlq, forecast_cli, identity_cli, migrate_cli
 from local.demo.options import DemoOptions
 from local.demo.profiles import ProfileDataMissing
 from local.demo.runner import demo
@@ -31,6 +31,11 @@ from local.state import PlatformNotRunning
 from local.users_client import UsersApiError
 from shared.auth.client import TokenRefused, TokenUnavailable, token_endpoint
 from shared.config import ConfigError, Settings
+from shared.migrations import (
+    MigrationMismatch,
+    MigrationNameError,
+    MigrationsNotFoundError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.command(args, settings)
-    except (ConfigError, ManifestError, FunctionsDirError, ProfileDataMissing) as error:
+    except (ConfigError, ManifestError, FunctionsDirError, ProfileDataMissing, MigrationsNotFoundError,
+            MigrationNameError) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 2
     except (AlreadyRunningError, ServerStartError, PostgresNotInstalledError, ClusterInitError,
-            PlatformNotRunning, TokenUnavailable, TokenRefused) as error:
+            PlatformNotRunning, TokenUnavailable, TokenRefused, MigrationMismatch) as error:
         print(f"smartgrid: {error}", file=sys.stderr)
         return 1
     except UsersApiError as error:
@@ -136,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     analytics_cli.add_parser(commands)
     report_cli.add_parser(commands)
     identity_cli.add_parser(commands)
+    migrate_cli.add_parser(commands)
     return parser
 
 

@@ -1,4 +1,9 @@
-"""Redis: `SMARTGRID_REDIS_URL` when set, else a private `redis-server` (Debian's package) on a free port."""
+"""Redis: `SMARTGRID_REDIS_URL` when set, else a private `redis-server` (Debian's package) on a free port.
+
+The private server keeps its data in `<state dir>/redis` with append-only persistence (AOF, fsync every
+second, no RDB snapshots): rule state, the alert outbox, notify's sent ledger and escalations survive a
+restart of Redis or of the platform; a crash of the Redis process loses at most the last second of writes.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ def redis_binary() -> str:
 
 @contextmanager
 def redis_server(url: str | None, state_dir: Path) -> Iterator[str]:
-    """Yield a Redis URL: `url` if given, else that of a memory-only redis-server started here."""
+    """Yield a Redis URL: `url` if given, else that of a persistent redis-server started here (see above)."""
     if url:
         yield url
         return
@@ -35,7 +40,8 @@ def redis_server(url: str | None, state_dir: Path) -> Iterator[str]:
         "redis",
         [
             redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
-            "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
+            "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "no",
+            "--daemonize", "no",
         ],
         state_dir / "logs" / "redis.log",
     )
