@@ -7,12 +7,16 @@ import os
 import secrets
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from local.functions import Function
 from local.servers.databases import drop, provision
@@ -98,6 +102,19 @@ def domain_dsns(pg_admin_dsn: str, db_prefix: str) -> Iterator[dict[str, str]]:
         yield provision(pg_admin_dsn, prefix)
     finally:
         drop(pg_admin_dsn, prefix)
+
+
+@pytest.fixture
+def scratch_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """A superuser DSN of an empty database made for one test, dropped after it."""
+    name = f"t{os.getpid()}_scratch_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(pg_admin_dsn, dbname=name)
+    finally:
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from local.servers.databases import provision
@@ -35,19 +32,6 @@ pytestmark = pytest.mark.integration
 
 def _dbname(dsn: str) -> str:
     return conninfo_to_dict(dsn)["dbname"]
-
-
-@pytest.fixture
-def scratch_dsn(pg_admin_dsn: str) -> Iterator[str]:
-    """A superuser DSN of an empty database made for one test."""
-    name = f"t{os.getpid()}_scratch_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(pg_admin_dsn, dbname=name)
-    finally:
-        with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _write(folder: Path, files: dict[str, str]) -> Path:
